@@ -1,0 +1,12 @@
+//! The rules of the gateway as pure code (../shared/spec/rules.md R1–R9).
+//!
+//! Nothing in this module performs I/O or knows about HTTP, SQL or XML: it
+//! takes plain values (including "now" and the parameters) and returns
+//! decisions. Adapters (`crate::xml`, `crate::storage`, `crate::http`) depend
+//! on it, never the other way round.
+
+pub mod ingest;
+pub mod model;
+pub mod params;
+pub mod time;
+pub mod types;

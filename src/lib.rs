@@ -1,0 +1,2 @@
+//! saad-gateway library.
+pub mod domain;
