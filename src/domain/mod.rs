@@ -5,6 +5,7 @@
 //! decisions. Adapters (`crate::xml`, `crate::storage`, `crate::http`) depend
 //! on it, never the other way round.
 
+pub mod checks;
 pub mod ingest;
 pub mod model;
 pub mod params;
