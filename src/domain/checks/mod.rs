@@ -371,14 +371,19 @@ impl<'a> Delivery<'a> {
         self.pool
             .retain(|n| !(n.saad_siret == saad && n.line_id == line.line_id));
         self.result.accepted.retain(|a| a.line_id != line.line_id);
-        self.result.fingerprints.retain(|(id, _)| *id != line.line_id);
+        self.result
+            .fingerprints
+            .retain(|(id, _)| *id != line.line_id);
         if !self.result.withdrawn.contains(&line.line_id) {
             self.result.withdrawn.push(line.line_id.clone());
         }
         outcome
     }
 
-    fn judge_count(&mut self, line: &InterventionSubmission) -> Result<LineOutcome, ParameterError> {
+    fn judge_count(
+        &mut self,
+        line: &InterventionSubmission,
+    ) -> Result<LineOutcome, ParameterError> {
         let declarative = line.declarative.unwrap_or(self.declarative_default);
         let fingerprint = submission_fingerprint(line, declarative);
         let judgement = self.run_checks(line, declarative);
@@ -404,9 +409,9 @@ impl<'a> Delivery<'a> {
             outcome.rounded_minutes = previous.rounded_minutes;
             outcome.plan_ref = Some(previous.plan_ref.clone());
             outcome.beneficiary_id = Some(previous.beneficiary_id.clone());
-            outcome.warnings.push(
-                "identical to the version already accepted: nothing changed".to_owned(),
-            );
+            outcome
+                .warnings
+                .push("identical to the version already accepted: nothing changed".to_owned());
             return Ok(outcome);
         }
 
@@ -457,9 +462,10 @@ impl<'a> Delivery<'a> {
         };
         self.next_sequence += 1;
         if let Some(alias) = judgement.plan.new_alias {
-            let known = self.aliases.iter().any(|a| {
-                a.beneficiary_id == alias.beneficiary_id && a.alias_id == alias.alias_id
-            });
+            let known = self
+                .aliases
+                .iter()
+                .any(|a| a.beneficiary_id == alias.beneficiary_id && a.alias_id == alias.alias_id);
             if !known {
                 self.aliases.push(alias.clone());
                 self.result.new_aliases.push(alias);
@@ -471,7 +477,9 @@ impl<'a> Delivery<'a> {
         self.pool.push(accepted.clone());
         self.result.accepted.retain(|a| a.line_id != line.line_id);
         self.result.accepted.push(accepted.clone());
-        self.result.fingerprints.retain(|(id, _)| *id != line.line_id);
+        self.result
+            .fingerprints
+            .retain(|(id, _)| *id != line.line_id);
         self.result
             .fingerprints
             .push((line.line_id.clone(), fingerprint.clone()));

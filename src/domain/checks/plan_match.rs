@@ -30,8 +30,12 @@ fn in_force<'p>(versions: &[&'p PlanVersion], day: NaiveDate) -> Option<&'p Plan
         .copied()
         .filter(|v| v.covers(day))
         .max_by(|a, b| {
-            (a.version, a.valid_from, a.valid_to, &a.saad_siret)
-                .cmp(&(b.version, b.valid_from, b.valid_to, &b.saad_siret))
+            (a.version, a.valid_from, a.valid_to, &a.saad_siret).cmp(&(
+                b.version,
+                b.valid_from,
+                b.valid_to,
+                &b.saad_siret,
+            ))
         })
 }
 

@@ -35,8 +35,9 @@ pub(super) fn params() -> Parameters {
     texts.insert(
         RejectionCode::LateTransmission,
         RejectionText {
-            message: "Les données brutes sont arrivées plus de 48 heures après la fin de l'intervention."
-                .to_owned(),
+            message:
+                "Les données brutes sont arrivées plus de 48 heures après la fin de l'intervention."
+                    .to_owned(),
             remedy: "Envoyer une correction avec un motif.".to_owned(),
         },
     );
@@ -141,7 +142,13 @@ fn corrected(mut line: InterventionSubmission, reason: Option<&str>) -> Interven
     line
 }
 
-fn neighbour(line_id: &str, beneficiary: &str, worker: &str, start: &str, end: &str) -> AcceptedIntervention {
+fn neighbour(
+    line_id: &str,
+    beneficiary: &str,
+    worker: &str,
+    start: &str,
+    end: &str,
+) -> AcceptedIntervention {
     AcceptedIntervention {
         saad_siret: saad_a().as_str().to_owned(),
         line_id: line_id.to_owned(),
@@ -167,10 +174,6 @@ pub(super) fn run(ctx: &IngestContext, lines: &[InterventionSubmission]) -> Inge
 fn one(ctx: &IngestContext, line: InterventionSubmission) -> (LineOutcome, IngestResult) {
     let result = run(ctx, &[line]);
     (result.outcomes[0].clone(), result)
-}
-
-fn reasons_of(ctx: &IngestContext, line: InterventionSubmission) -> Vec<RejectionCode> {
-    one(ctx, line).0.reasons
 }
 
 fn accepted(outcome: &LineOutcome) {
@@ -209,8 +212,17 @@ fn r1_under_eight_minutes_is_accepted_with_zero_and_listed_as_information() {
     accepted(&outcome);
     assert_eq!(outcome.counted_minutes, 7);
     assert_eq!(outcome.rounded_minutes, 0);
-    assert!(outcome.warnings.iter().any(|w| w.starts_with("SHORT_INTERVENTION")));
-    assert_eq!(result.accepted.len(), 1, "a short intervention is still accepted");
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("SHORT_INTERVENTION"))
+    );
+    assert_eq!(
+        result.accepted.len(),
+        1,
+        "a short intervention is still accepted"
+    );
     let (eight, _) = one(&context(), line("L1", "09:00:00", "09:08:00"));
     assert_eq!(eight.rounded_minutes, 15);
 }
@@ -272,7 +284,12 @@ fn r2_a_raw_side_that_differs_from_the_stored_one_is_raw_immutable() {
     let mut ctx = context();
     ctx.priors.push(PriorIntervention {
         line_id: "L1".to_owned(),
-        raw: vec![stored("L1", Side::Start, "2024-03-14T09:00:00", "2024-03-14T09:00:05Z")],
+        raw: vec![stored(
+            "L1",
+            Side::Start,
+            "2024-03-14T09:00:00",
+            "2024-03-14T09:00:05Z",
+        )],
         ..PriorIntervention::default()
     });
     let (outcome, result) = one(&ctx, line("L1", "08:30:00", "10:00:00"));
@@ -299,15 +316,27 @@ fn r2_without_correction_both_raw_stamps_are_required() {
 
 #[test]
 fn r2_corrected_timestamps_without_a_reason_are_correction_reason_missing() {
-    let outcome = one(&context(), corrected(line("L1", "09:00:00", "10:00:00"), None)).0;
+    let outcome = one(
+        &context(),
+        corrected(line("L1", "09:00:00", "10:00:00"), None),
+    )
+    .0;
     rejected_for(&outcome, &[R::CorrectionReasonMissing]);
-    let outcome = one(&context(), corrected(line("L1", "09:00:00", "10:00:00"), Some(" "))).0;
+    let outcome = one(
+        &context(),
+        corrected(line("L1", "09:00:00", "10:00:00"), Some(" ")),
+    )
+    .0;
     rejected_for(&outcome, &[R::CorrectionReasonMissing]);
 }
 
 #[test]
 fn r2_corrected_timestamps_with_an_unknown_reason_are_correction_reason_unknown() {
-    let outcome = one(&context(), corrected(line("L1", "09:00:00", "10:00:00"), Some("BECAUSE"))).0;
+    let outcome = one(
+        &context(),
+        corrected(line("L1", "09:00:00", "10:00:00"), Some("BECAUSE")),
+    )
+    .0;
     rejected_for(&outcome, &[R::CorrectionReasonUnknown]);
 }
 
@@ -330,7 +359,10 @@ fn r2_a_correction_of_one_side_takes_the_other_from_raw_or_is_timestamp_missing(
     correction.raw_end = None;
     correction.corrected_start = Some(at("2024-03-14T08:45:00"));
     correction.correction_reason = Some("FORGOTTEN".to_owned());
-    rejected_for(&one(&context(), correction.clone()).0, &[R::TimestampMissing]);
+    rejected_for(
+        &one(&context(), correction.clone()).0,
+        &[R::TimestampMissing],
+    );
     correction.corrected_end = Some(at("2024-03-14T10:00:00"));
     accepted(&one(&context(), correction).0);
 }
@@ -366,7 +398,12 @@ fn r2_raw_stamps_of_a_rejected_line_are_stored_with_their_first_reception() {
     let (outcome, result) = one(&ctx, bad);
     rejected_for(&outcome, &[R::UnknownPlan]);
     assert_eq!(result.new_raw.len(), 2);
-    assert!(result.new_raw.iter().all(|(id, raw)| id == "L1" && raw.received_at == ctx.now));
+    assert!(
+        result
+            .new_raw
+            .iter()
+            .all(|(id, raw)| id == "L1" && raw.received_at == ctx.now)
+    );
     assert_eq!(outcome.raw_received_at, Some(ctx.now));
     assert!(result.accepted.is_empty());
 }
@@ -387,12 +424,21 @@ fn r2_identical_resend_of_an_accepted_line_is_idempotent_and_never_overlaps_itse
     ctx.neighbours.push(first.accepted[0].clone());
     let again = run(&ctx, &[line("L1", "09:00:00", "10:00:00")]);
     accepted(&again.outcomes[0]);
-    assert_eq!(again.outcomes[0].rounded_minutes, first.outcomes[0].rounded_minutes);
+    assert_eq!(
+        again.outcomes[0].rounded_minutes,
+        first.outcomes[0].rounded_minutes
+    );
     assert_eq!(again.outcomes[0].counted, first.outcomes[0].counted);
     assert!(again.accepted.is_empty(), "nothing stored twice");
     assert!(again.new_raw.is_empty());
     // Twice in the same delivery: one accepted version only.
-    let twice = run(&context(), &[line("L1", "09:00:00", "10:00:00"), line("L1", "09:00:00", "10:00:00")]);
+    let twice = run(
+        &context(),
+        &[
+            line("L1", "09:00:00", "10:00:00"),
+            line("L1", "09:00:00", "10:00:00"),
+        ],
+    );
     accepted(&twice.outcomes[0]);
     accepted(&twice.outcomes[1]);
     assert_eq!(twice.accepted.len(), 1);
@@ -405,8 +451,18 @@ fn r2_a_correction_added_later_to_a_stored_raw_only_line_counts_and_keeps_the_ra
     ctx.priors.push(PriorIntervention {
         line_id: "L1".to_owned(),
         raw: vec![
-            stored("L1", Side::Start, "2024-03-14T09:00:00", "2024-03-14T10:00:00+01:00"),
-            stored("L1", Side::End, "2024-03-14T10:00:00", "2024-03-14T10:00:00+01:00"),
+            stored(
+                "L1",
+                Side::Start,
+                "2024-03-14T09:00:00",
+                "2024-03-14T10:00:00+01:00",
+            ),
+            stored(
+                "L1",
+                Side::End,
+                "2024-03-14T10:00:00",
+                "2024-03-14T10:00:00+01:00",
+            ),
         ],
         ..PriorIntervention::default()
     });
@@ -419,9 +475,15 @@ fn r2_a_correction_added_later_to_a_stored_raw_only_line_counts_and_keeps_the_ra
     correction.raw_end = None;
     let (outcome, result) = one(&ctx, correction);
     accepted(&outcome);
-    assert_eq!(outcome.counted_minutes, 90, "start from stored raw, end corrected");
+    assert_eq!(
+        outcome.counted_minutes, 90,
+        "start from stored raw, end corrected"
+    );
     assert!(result.new_raw.is_empty());
-    assert_eq!(outcome.raw_received_at, Some(instant("2024-03-14T10:00:00+01:00")));
+    assert_eq!(
+        outcome.raw_received_at,
+        Some(instant("2024-03-14T10:00:00+01:00"))
+    );
 }
 
 #[test]
@@ -495,7 +557,10 @@ fn r3_received_at_is_the_first_reception_of_the_raw_end_even_by_a_rejected_line(
     ctx.priors.push(raw_prior("2024-03-14T10:05:00+01:00"));
     let (outcome, result) = one(&ctx, line("L1", "09:00:00", "10:00:00"));
     accepted(&outcome);
-    assert_eq!(outcome.raw_received_at, Some(instant("2024-03-14T10:05:00+01:00")));
+    assert_eq!(
+        outcome.raw_received_at,
+        Some(instant("2024-03-14T10:05:00+01:00"))
+    );
     assert!(result.new_raw.is_empty());
 }
 
@@ -564,7 +629,11 @@ fn r4_the_first_id_on_an_accepted_line_becomes_the_alias_and_any_other_is_unknow
     own_id.beneficiary_id = "SAAD-CLIENT-17".to_owned();
     let (outcome, result) = one(&context(), own_id);
     accepted(&outcome);
-    assert_eq!(outcome.beneficiary_id.as_deref(), Some("B1"), "the financer's id");
+    assert_eq!(
+        outcome.beneficiary_id.as_deref(),
+        Some("B1"),
+        "the financer's id"
+    );
     assert_eq!(
         result.new_aliases,
         vec![BeneficiaryAlias {
@@ -643,7 +712,8 @@ fn late_clock() -> IngestContext {
 #[test]
 fn r5_after_a_death_interventions_are_beneficiary_deceased_and_the_day_itself_is_paid() {
     let mut ctx = late_clock();
-    ctx.events.push(event(EventKind::Death, day(2024, 3, 13), None));
+    ctx.events
+        .push(event(EventKind::Death, day(2024, 3, 13), None));
     accepted(&one(&ctx, on(13)).0);
     rejected_for(&one(&ctx, on(14)).0, &[R::BeneficiaryDeceased]);
 }
@@ -651,7 +721,8 @@ fn r5_after_a_death_interventions_are_beneficiary_deceased_and_the_day_itself_is
 #[test]
 fn r5_after_entering_an_establishment_interventions_are_beneficiary_in_establishment() {
     let mut ctx = late_clock();
-    ctx.events.push(event(EventKind::EstablishmentEntry, day(2024, 3, 13), None));
+    ctx.events
+        .push(event(EventKind::EstablishmentEntry, day(2024, 3, 13), None));
     accepted(&one(&ctx, on(13)).0);
     rejected_for(&one(&ctx, on(14)).0, &[R::BeneficiaryInEstablishment]);
 }
@@ -670,7 +741,8 @@ fn r5_during_a_hospitalisation_interventions_are_beneficiary_absent_but_leaving_
     accepted(&one(&ctx, on(12)).0);
     // An absence without an end yet: every day after its start.
     let mut ctx = late_clock();
-    ctx.events.push(event(EventKind::Absence, day(2024, 3, 12), None));
+    ctx.events
+        .push(event(EventKind::Absence, day(2024, 3, 12), None));
     accepted(&one(&ctx, on(12)).0);
     rejected_for(&one(&ctx, on(14)).0, &[R::BeneficiaryAbsent]);
 }
@@ -678,8 +750,10 @@ fn r5_during_a_hospitalisation_interventions_are_beneficiary_absent_but_leaving_
 #[test]
 fn r5_other_event_kinds_and_other_beneficiaries_do_not_stop_payment() {
     let mut ctx = late_clock();
-    ctx.events.push(event(EventKind::SaadChange, day(2024, 3, 1), None));
-    ctx.events.push(event(EventKind::NonEffectivity, day(2024, 3, 1), None));
+    ctx.events
+        .push(event(EventKind::SaadChange, day(2024, 3, 1), None));
+    ctx.events
+        .push(event(EventKind::NonEffectivity, day(2024, 3, 1), None));
     let mut elsewhere = event(EventKind::Death, day(2024, 3, 1), None);
     elsewhere.beneficiary_id = "B2".to_owned();
     ctx.events.push(elsewhere);
@@ -691,7 +765,8 @@ fn r5_other_event_kinds_and_other_beneficiaries_do_not_stop_payment() {
 #[test]
 fn r6_two_interventions_of_the_same_beneficiary_overlapping_is_overlap_beneficiary() {
     let mut ctx = context();
-    ctx.neighbours.push(neighbour("OTHER", "B1", "W7", "09:30:00", "10:30:00"));
+    ctx.neighbours
+        .push(neighbour("OTHER", "B1", "W7", "09:30:00", "10:30:00"));
     rejected_for(
         &one(&ctx, line("L1", "09:00:00", "10:00:00")).0,
         &[R::OverlapBeneficiary],
@@ -704,7 +779,8 @@ fn r6_two_interventions_of_the_same_beneficiary_overlapping_is_overlap_beneficia
 #[test]
 fn r6_a_worker_at_two_beneficiaries_at_the_same_time_is_overlap_worker() {
     let mut ctx = context();
-    ctx.neighbours.push(neighbour("OTHER", "B2", "W1", "09:30:00", "10:30:00"));
+    ctx.neighbours
+        .push(neighbour("OTHER", "B2", "W1", "09:30:00", "10:30:00"));
     rejected_for(
         &one(&ctx, line("L1", "09:00:00", "10:00:00")).0,
         &[R::OverlapWorker],
@@ -720,13 +796,15 @@ fn r6_a_worker_at_two_beneficiaries_at_the_same_time_is_overlap_worker() {
 #[test]
 fn r6_counted_timestamps_corrected_with_shared_time_are_exempt_from_overlap_worker() {
     let mut ctx = context();
-    ctx.neighbours.push(neighbour("OTHER", "B2", "W1", "09:30:00", "10:30:00"));
+    ctx.neighbours
+        .push(neighbour("OTHER", "B2", "W1", "09:30:00", "10:30:00"));
     let shared = corrected(line("L1", "09:00:00", "10:00:00"), Some("SHARED_TIME"));
     let (outcome, result) = one(&ctx, shared);
     accepted(&outcome);
     assert!(result.accepted[0].shared_time);
     // Not from the beneficiary overlap.
-    ctx.neighbours.push(neighbour("THIRD", "B1", "W8", "09:30:00", "10:30:00"));
+    ctx.neighbours
+        .push(neighbour("THIRD", "B1", "W8", "09:30:00", "10:30:00"));
     let shared = corrected(line("L1", "09:00:00", "10:00:00"), Some("SHARED_TIME"));
     rejected_for(&one(&ctx, shared).0, &[R::OverlapBeneficiary]);
 }
@@ -740,7 +818,11 @@ fn r6_a_later_line_of_the_same_delivery_overlaps_the_lines_accepted_before_it() 
     other_beneficiary.beneficiary_id = "B2".to_owned();
     let result = run(
         &context(),
-        &[line("L1", "09:00:00", "10:00:00"), other_worker, other_beneficiary],
+        &[
+            line("L1", "09:00:00", "10:00:00"),
+            other_worker,
+            other_beneficiary,
+        ],
     );
     accepted(&result.outcomes[0]);
     rejected_for(&result.outcomes[1], &[R::OverlapBeneficiary]);
@@ -764,17 +846,29 @@ fn an_unusable_line_is_invalid_message_with_the_readers_problem() {
     let (outcome, result) = one(&context(), unusable);
     rejected_for(&outcome, &[R::InvalidMessage]);
     let reasons = receipt_reasons(&outcome, &params());
-    assert!(reasons[0].message.contains("unreadable date"), "{reasons:?}");
-    assert!(reasons[0].message.contains("line 42, column 7"), "{reasons:?}");
-    assert_eq!(result.new_raw.len(), 1, "the readable start is still evidence");
+    assert!(
+        reasons[0].message.contains("unreadable date"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[0].message.contains("line 42, column 7"),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        result.new_raw.len(),
+        1,
+        "the readable start is still evidence"
+    );
 }
 
 #[test]
 fn every_failing_reason_is_listed_in_rule_order() {
     let mut ctx = context();
     ctx.now = instant("2024-03-20T12:00:00+01:00");
-    ctx.events.push(event(EventKind::Death, day(2024, 3, 1), None));
-    ctx.neighbours.push(neighbour("OTHER", "B1", "W7", "09:30:00", "10:30:00"));
+    ctx.events
+        .push(event(EventKind::Death, day(2024, 3, 1), None));
+    ctx.neighbours
+        .push(neighbour("OTHER", "B1", "W7", "09:30:00", "10:30:00"));
     let mut bad = line("L1", "09:00:00", "10:00:00");
     bad.aid_type = Some("PCH".to_owned());
     let outcome = one(&ctx, bad).0;
@@ -834,7 +928,10 @@ fn sup_withdraws_a_known_intervention_and_is_rejected_for_an_unknown_one() {
 fn accepted_versions_take_sequences_in_line_order() {
     let result = run(
         &context(),
-        &[line("L1", "09:00:00", "10:00:00"), line("L2", "10:00:00", "11:00:00")],
+        &[
+            line("L1", "09:00:00", "10:00:00"),
+            line("L2", "10:00:00", "11:00:00"),
+        ],
     );
     let sequences: Vec<i64> = result.accepted.iter().map(|a| a.sequence).collect();
     assert_eq!(sequences, vec![100, 101]);
@@ -844,7 +941,8 @@ fn accepted_versions_take_sequences_in_line_order() {
 #[test]
 fn a_line_without_worker_id_gets_a_warning_and_skips_the_worker_check() {
     let mut ctx = context();
-    ctx.neighbours.push(neighbour("OTHER", "B2", "W1", "09:30:00", "10:30:00"));
+    ctx.neighbours
+        .push(neighbour("OTHER", "B2", "W1", "09:30:00", "10:30:00"));
     let mut anonymous = line("L1", "09:00:00", "10:00:00");
     anonymous.worker_id = None;
     let outcome = one(&ctx, anonymous).0;
@@ -858,7 +956,13 @@ fn the_correction_rate_counts_corrected_and_declarative_interventions() {
     let b = neighbour("B", "B1", "W1", "11:00:00", "12:00:00");
     a.corrected = true;
     let rate = correction_rate([&a, &b, &b, &b]);
-    assert_eq!(rate, CorrectionRate { corrected: 1, total: 4 });
+    assert_eq!(
+        rate,
+        CorrectionRate {
+            corrected: 1,
+            total: 4
+        }
+    );
     assert_eq!(rate.ratio(), Some(dec!(0.25)));
     assert_eq!(correction_rate([]).ratio(), None);
 }
@@ -869,6 +973,12 @@ fn fingerprints_compare_instants_not_spellings() {
     let mut b = a.clone();
     b.raw_start = Some(at("2024-03-14T08:00:00Z"));
     b.warnings.push("reader warning".to_owned());
-    assert_eq!(submission_fingerprint(&a, false), submission_fingerprint(&b, false));
-    assert_ne!(submission_fingerprint(&a, false), submission_fingerprint(&a, true));
+    assert_eq!(
+        submission_fingerprint(&a, false),
+        submission_fingerprint(&b, false)
+    );
+    assert_ne!(
+        submission_fingerprint(&a, false),
+        submission_fingerprint(&a, true)
+    );
 }
