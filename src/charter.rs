@@ -38,6 +38,9 @@ pub const REFERENCE_KEYS: &[&str] = &[
     "apa.participation.max_rate",
     "apa.participation.slice2_keep",
     "apa.participation.slice3_keep",
+    "apa.couple_resource_divisor",
+    "pch.coverage_rate.full",
+    "pch.coverage_rate.reduced",
 ];
 
 /// Why the charter could not be loaded.
