@@ -1,6 +1,6 @@
 //! Unit tests of the ingestion rules, named after the rule they show.
 
-use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal_macros::dec;
@@ -8,40 +8,17 @@ use rust_decimal_macros::dec;
 use super::*;
 use crate::domain::ingest::{AcceptedIntervention, PriorIntervention, RawStamp, Side};
 use crate::domain::model::{Event, MessageProblem, PlanVersion, Saad};
-use crate::domain::params::{DatedValue, RejectionText, keys};
 use crate::domain::time::Stamp;
 use crate::domain::types::{AidType, WorkerId};
 
 // ---------------------------------------------------------------- fixtures
 
-/// Parameters with the charter's R1/R3 values (step 15, pivot 7, 48 h,
-/// 1440 min, 5 min).
+/// The project's real charter (`charter/`), loaded once.
 pub(super) fn params() -> Parameters {
-    let open = |value| {
-        vec![DatedValue {
-            value,
-            valid_from: day(2000, 1, 1),
-            valid_to: None,
-            needs_confirmation: false,
-        }]
-    };
-    let mut series = BTreeMap::new();
-    series.insert(keys::ROUND_STEP_MINUTES.to_owned(), open(dec!(15)));
-    series.insert(keys::ROUND_PIVOT_MINUTE.to_owned(), open(dec!(7)));
-    series.insert(keys::ASYNC_TOLERANCE_HOURS.to_owned(), open(dec!(48)));
-    series.insert(keys::MAX_INTERVENTION_MINUTES.to_owned(), open(dec!(1440)));
-    series.insert(keys::FUTURE_TOLERANCE_MINUTES.to_owned(), open(dec!(5)));
-    let mut texts = BTreeMap::new();
-    texts.insert(
-        RejectionCode::LateTransmission,
-        RejectionText {
-            message:
-                "Les données brutes sont arrivées plus de 48 heures après la fin de l'intervention."
-                    .to_owned(),
-            remedy: "Envoyer une correction avec un motif.".to_owned(),
-        },
-    );
-    Parameters::new(series, texts, BTreeMap::new()).unwrap()
+    static CHARTER: OnceLock<Parameters> = OnceLock::new();
+    CHARTER
+        .get_or_init(|| crate::charter::load_dir(&crate::charter::default_dir()).unwrap())
+        .clone()
 }
 
 pub(super) fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -881,10 +858,21 @@ fn every_failing_reason_is_listed_in_rule_order() {
             R::OverlapBeneficiary,
         ],
     );
+    let reasons = receipt_reasons(&outcome, &params());
+    assert!(
+        reasons
+            .iter()
+            .all(|r| !r.message.is_empty() && r.message != r.code.code())
+    );
+}
+
+#[test]
+fn a_reason_message_is_the_charters_french_text_or_else_the_code() {
+    assert!(reason_message(RejectionCode::LateTransmission, &params()).contains("48 heures"));
+    let empty = Parameters::default();
     assert_eq!(
-        receipt_reasons(&outcome, &params())[1].message,
-        "AID_TYPE_MISMATCH",
-        "a code without charter text falls back to the code"
+        reason_message(RejectionCode::AidTypeMismatch, &empty),
+        "AID_TYPE_MISMATCH"
     );
 }
 
