@@ -11,6 +11,7 @@
 //! conventions it implements are documented in `docs/rules-ingestion.md`.
 
 mod fingerprint;
+mod index;
 mod plan_match;
 mod selection;
 
@@ -36,6 +37,7 @@ use super::time::{Period, PeriodError, resolve_period, truncate_to_minute};
 use super::types::{CorrectionReason, EventKind, RejectionCode, Siret};
 
 pub use fingerprint::submission_fingerprint;
+use index::{Aliases, EventIndex, PlanIndex, Pool};
 use plan_match::{PlanMatch, match_plan};
 use selection::{RawEvidence, SelectedStamps, raw_evidence, select_stamps};
 
@@ -69,7 +71,7 @@ pub fn check_delivery(
     for line in lines {
         delivery.judge(line)?;
     }
-    Ok(delivery.result)
+    Ok(delivery.finish())
 }
 
 /// The French message of a rejection code, from `charter/rejection-codes.toml`
@@ -189,14 +191,23 @@ struct Delivery<'a> {
     saad: &'a Siret,
     declarative_default: bool,
     limits: Limits,
+    plans: PlanIndex<'a>,
+    events: EventIndex<'a>,
     /// What is stored for each line id, updated as lines are judged.
     priors: BTreeMap<String, PriorIntervention>,
     /// Accepted interventions a line may overlap (R6).
-    pool: Vec<AcceptedIntervention>,
+    pool: Pool,
     /// This SAAD's aliases, recorded and new.
-    aliases: Vec<BeneficiaryAlias>,
+    aliases: Aliases,
     next_sequence: i64,
-    result: IngestResult,
+    outcomes: Vec<LineOutcome>,
+    new_raw: Vec<(String, RawStamp)>,
+    new_aliases: Vec<BeneficiaryAlias>,
+    /// Versions accepted by this delivery and their fingerprints, by line id
+    /// (a later accepted version of the same line replaces the earlier).
+    accepted: BTreeMap<String, (AcceptedIntervention, String)>,
+    /// Line ids withdrawn, with the index of the line that withdrew them.
+    withdrawn: BTreeMap<String, usize>,
 }
 
 /// What the R1–R6 checks found for a counted line.
@@ -228,13 +239,13 @@ impl<'a> Delivery<'a> {
                 .entry(prior.line_id.clone())
                 .or_insert_with(|| prior.clone());
         }
-        let mut pool = ctx.neighbours.clone();
+        let mut pool = Pool::default();
+        for neighbour in &ctx.neighbours {
+            pool.insert(neighbour.clone());
+        }
         for accepted in ctx.priors.iter().filter_map(|p| p.accepted.as_ref()) {
-            let already = pool
-                .iter()
-                .any(|n| n.saad_siret == accepted.saad_siret && n.line_id == accepted.line_id);
-            if !already {
-                pool.push(accepted.clone());
+            if !pool.contains(&accepted.saad_siret, &accepted.line_id) {
+                pool.insert(accepted.clone());
             }
         }
         Ok(Self {
@@ -243,12 +254,39 @@ impl<'a> Delivery<'a> {
             saad,
             declarative_default: ctx.saad.as_ref().is_some_and(|s| s.declarative),
             limits,
+            plans: PlanIndex::new(&ctx.plans),
+            events: EventIndex::new(&ctx.events),
             priors,
             pool,
-            aliases: ctx.aliases.clone(),
+            aliases: Aliases::new(&ctx.aliases),
             next_sequence: ctx.next_sequence,
-            result: IngestResult::default(),
+            outcomes: Vec::new(),
+            new_raw: Vec::new(),
+            new_aliases: Vec::new(),
+            accepted: BTreeMap::new(),
+            withdrawn: BTreeMap::new(),
         })
+    }
+
+    /// The result for storage: accepted versions in sequence order,
+    /// withdrawals in line order.
+    fn finish(self) -> IngestResult {
+        let mut accepted: Vec<(AcceptedIntervention, String)> =
+            self.accepted.into_values().collect();
+        accepted.sort_by_key(|(version, _)| version.sequence);
+        let mut withdrawn: Vec<(String, usize)> = self.withdrawn.into_iter().collect();
+        withdrawn.sort_by_key(|(_, index)| *index);
+        IngestResult {
+            outcomes: self.outcomes,
+            new_raw: self.new_raw,
+            fingerprints: accepted
+                .iter()
+                .map(|(version, fingerprint)| (version.line_id.clone(), fingerprint.clone()))
+                .collect(),
+            accepted: accepted.into_iter().map(|(version, _)| version).collect(),
+            withdrawn: withdrawn.into_iter().map(|(line_id, _)| line_id).collect(),
+            new_aliases: self.new_aliases,
+        }
     }
 
     fn judge(&mut self, line: &InterventionSubmission) -> Result<(), ParameterError> {
@@ -270,7 +308,7 @@ impl<'a> Delivery<'a> {
                 LineAction::Withdraw => self.judge_withdraw(line),
             }
         };
-        self.result.outcomes.push(outcome);
+        self.outcomes.push(outcome);
         Ok(())
     }
 
@@ -310,7 +348,7 @@ impl<'a> Delivery<'a> {
             prior.raw.push(side.clone());
         }
         for side in new_sides {
-            self.result.new_raw.push((line_id.to_owned(), side));
+            self.new_raw.push((line_id.to_owned(), side));
         }
     }
 
@@ -368,15 +406,10 @@ impl<'a> Delivery<'a> {
             );
         }
         prior.accepted_fingerprint = None;
-        self.pool
-            .retain(|n| !(n.saad_siret == saad && n.line_id == line.line_id));
-        self.result.accepted.retain(|a| a.line_id != line.line_id);
-        self.result
-            .fingerprints
-            .retain(|(id, _)| *id != line.line_id);
-        if !self.result.withdrawn.contains(&line.line_id) {
-            self.result.withdrawn.push(line.line_id.clone());
-        }
+        self.pool.remove(&saad, &line.line_id);
+        self.accepted.remove(&line.line_id);
+        let index = self.outcomes.len();
+        self.withdrawn.entry(line.line_id.clone()).or_insert(index);
         outcome
     }
 
@@ -462,28 +495,17 @@ impl<'a> Delivery<'a> {
         };
         self.next_sequence += 1;
         if let Some(alias) = judgement.plan.new_alias {
-            let known = self
-                .aliases
-                .iter()
-                .any(|a| a.beneficiary_id == alias.beneficiary_id && a.alias_id == alias.alias_id);
-            if !known {
-                self.aliases.push(alias.clone());
-                self.result.new_aliases.push(alias);
+            if self.aliases.insert(&alias) {
+                self.new_aliases.push(alias);
             }
         }
-        let saad = self.saad.as_str();
-        self.pool
-            .retain(|n| !(n.saad_siret == saad && n.line_id == line.line_id));
-        self.pool.push(accepted.clone());
-        self.result.accepted.retain(|a| a.line_id != line.line_id);
-        self.result.accepted.push(accepted.clone());
-        self.result
-            .fingerprints
-            .retain(|(id, _)| *id != line.line_id);
-        self.result
-            .fingerprints
-            .push((line.line_id.clone(), fingerprint.clone()));
-        self.result.withdrawn.retain(|id| *id != line.line_id);
+        self.pool.remove(self.saad.as_str(), &line.line_id);
+        self.pool.insert(accepted.clone());
+        self.accepted.insert(
+            line.line_id.clone(),
+            (accepted.clone(), fingerprint.clone()),
+        );
+        self.withdrawn.remove(&line.line_id);
         let prior = self.prior_mut(&line.line_id);
         prior.accepted = Some(accepted);
         prior.accepted_fingerprint = Some(fingerprint);
@@ -536,7 +558,7 @@ impl<'a> Delivery<'a> {
 
         // R4 plan match, on the local day of the counted start.
         let day = start.map(|s| s.paris_day());
-        let plan = match_plan(self.ctx, self.saad, &self.aliases, line, day);
+        let plan = match_plan(&self.plans, self.saad, &self.aliases, line, day);
         reasons.extend(plan.reasons.iter().copied());
 
         // R5 events.
@@ -571,10 +593,9 @@ impl<'a> Delivery<'a> {
     fn event_reasons(&self, beneficiary: &str, day: NaiveDate) -> Vec<RejectionCode> {
         let mut reasons = Vec::new();
         for event in self
-            .ctx
             .events
-            .iter()
-            .filter(|e| e.beneficiary_id == beneficiary && e.kind.stops_payment())
+            .of(beneficiary)
+            .filter(|e| e.kind.stops_payment())
         {
             let code = match event.kind {
                 EventKind::Death if day > event.start => Some(RejectionCode::BeneficiaryDeceased),
@@ -603,23 +624,18 @@ impl<'a> Delivery<'a> {
         shared_time: bool,
     ) -> Vec<RejectionCode> {
         let saad = self.saad.as_str();
-        let others = || {
-            self.pool
-                .iter()
-                .filter(move |n| !(n.saad_siret == saad && n.line_id == line.line_id))
-                .filter(move |n| n.period.overlaps(&period))
-        };
         let mut reasons = Vec::new();
-        if others().any(|n| n.beneficiary_id == beneficiary) {
+        if self
+            .pool
+            .beneficiary_busy(beneficiary, &period, saad, &line.line_id)
+        {
             reasons.push(RejectionCode::OverlapBeneficiary);
         }
         if let (Some(worker), false) = (line.worker_id.as_ref(), shared_time) {
-            let busy = others().any(|n| {
-                n.saad_siret == saad
-                    && n.worker_id.as_ref() == Some(worker)
-                    && n.beneficiary_id != beneficiary
-            });
-            if busy {
+            if self
+                .pool
+                .worker_busy(saad, worker, beneficiary, &period, &line.line_id)
+            {
                 reasons.push(RejectionCode::OverlapWorker);
             }
         }

@@ -1,10 +1,11 @@
 //! R4: which plan a line belongs to, and whether it may be paid under it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 
-use crate::domain::ingest::{BeneficiaryAlias, IngestContext};
+use super::index::{Aliases, PlanIndex};
+use crate::domain::ingest::BeneficiaryAlias;
 use crate::domain::model::{InterventionSubmission, PlanVersion};
 use crate::domain::types::{AidType, RejectionCode, Siret};
 
@@ -39,39 +40,15 @@ fn in_force<'p>(versions: &[&'p PlanVersion], day: NaiveDate) -> Option<&'p Plan
         })
 }
 
-/// The ids this SAAD may use for `beneficiary_id`: its recorded aliases.
-fn aliases_of<'a>(
-    aliases: &'a [BeneficiaryAlias],
-    beneficiary_id: &'a str,
-) -> impl Iterator<Item = &'a str> + 'a {
-    aliases
-        .iter()
-        .filter(move |a| a.beneficiary_id == beneficiary_id)
-        .map(|a| a.alias_id.as_str())
-}
-
-/// Whether the id a line announces designates the plan's beneficiary:
-/// the financer's id, or this SAAD's recorded alias.
-fn designates(aliases: &[BeneficiaryAlias], plan_beneficiary: &str, announced: &str) -> bool {
-    announced == plan_beneficiary || aliases_of(aliases, plan_beneficiary).any(|a| a == announced)
-}
-
 /// R4 for one line. `day` is the local day of the counted start; without it
 /// only the plan reference itself can be checked.
 pub(super) fn match_plan(
-    ctx: &IngestContext,
+    plans: &PlanIndex<'_>,
     saad: &Siret,
-    aliases: &[BeneficiaryAlias],
+    aliases: &Aliases,
     line: &InterventionSubmission,
     day: Option<NaiveDate>,
 ) -> PlanMatch {
-    let mut by_plan: BTreeMap<&str, Vec<&PlanVersion>> = BTreeMap::new();
-    for version in &ctx.plans {
-        by_plan
-            .entry(version.plan_ref.as_str())
-            .or_default()
-            .push(version);
-    }
     let announced_aid_type = line.aid_type.as_deref().map(str::parse::<AidType>);
 
     let plan_ref = match line.plan_ref.as_deref().map(str::trim) {
@@ -82,19 +59,22 @@ pub(super) fn match_plan(
             let Some(day) = day else {
                 return PlanMatch::default();
             };
-            let candidates: BTreeSet<&str> = by_plan
-                .iter()
-                .filter(|(_, versions)| {
-                    in_force(versions, day).is_some_and(|v| {
+            let candidates: BTreeSet<&str> = aliases
+                .candidates(&line.beneficiary_id)
+                .into_iter()
+                .filter_map(|beneficiary| plans.refs_by_beneficiary.get(beneficiary))
+                .flatten()
+                .copied()
+                .filter(|plan_ref| {
+                    in_force(plans.versions(plan_ref), day).is_some_and(|v| {
                         v.saad_siret == *saad
-                            && designates(aliases, &v.beneficiary_id, &line.beneficiary_id)
+                            && aliases.designates(&v.beneficiary_id, &line.beneficiary_id)
                             && match &announced_aid_type {
                                 Some(Ok(aid_type)) => v.aid_type == *aid_type,
                                 _ => true,
                             }
                     })
                 })
-                .map(|(plan_ref, _)| *plan_ref)
                 .collect();
             let mut candidates = candidates.into_iter();
             match (candidates.next(), candidates.next()) {
@@ -109,10 +89,7 @@ pub(super) fn match_plan(
         }
     };
 
-    let versions = by_plan
-        .get(plan_ref.as_str())
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let versions = plans.versions(&plan_ref);
     // The highest version ever assigned to this SAAD: the plan is known to
     // it. Another SAAD's plan is answered exactly like a non-existent one.
     let Some(ours) = versions
@@ -147,8 +124,7 @@ pub(super) fn match_plan(
         Some(_) => found.reasons.push(RejectionCode::AidTypeMismatch),
         None => {}
     }
-    let recorded: Vec<&str> = aliases_of(aliases, &version.beneficiary_id).collect();
-    if recorded.is_empty() {
+    if !aliases.has_any(&version.beneficiary_id) {
         // First id on a line of this beneficiary from this SAAD: recorded
         // as its alias if the line is accepted (even the financer's own id).
         found.new_alias = Some(BeneficiaryAlias {
@@ -156,7 +132,7 @@ pub(super) fn match_plan(
             alias_id: line.beneficiary_id.clone(),
             beneficiary_id: version.beneficiary_id.clone(),
         });
-    } else if !designates(aliases, &version.beneficiary_id, &line.beneficiary_id) {
+    } else if !aliases.designates(&version.beneficiary_id, &line.beneficiary_id) {
         found.reasons.push(RejectionCode::UnknownBeneficiary);
     }
     found
