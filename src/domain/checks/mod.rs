@@ -445,6 +445,13 @@ impl<'a> Delivery<'a> {
             outcome
                 .warnings
                 .push("identical to the version already accepted: nothing changed".to_owned());
+            if previous.rounded_minutes == 0 {
+                outcome.warnings.push(format!(
+                    "{}: {}",
+                    RejectionCode::ShortIntervention.code(),
+                    reason_message(RejectionCode::ShortIntervention, self.params)
+                ));
+            }
             return Ok(outcome);
         }
 

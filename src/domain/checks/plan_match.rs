@@ -124,16 +124,35 @@ pub(super) fn match_plan(
         Some(_) => found.reasons.push(RejectionCode::AidTypeMismatch),
         None => {}
     }
-    if !aliases.has_any(&version.beneficiary_id) {
+    let announced = line.beneficiary_id.as_str();
+    if announced != version.beneficiary_id && names_another_beneficiary(plans, saad, announced) {
+        // The financer's id of another beneficiary of this SAAD is never an
+        // alias of this one.
+        found.reasons.push(RejectionCode::UnknownBeneficiary);
+    } else if !aliases.has_any(&version.beneficiary_id) {
         // First id on a line of this beneficiary from this SAAD: recorded
         // as its alias if the line is accepted (even the financer's own id).
         found.new_alias = Some(BeneficiaryAlias {
             plan_ref,
-            alias_id: line.beneficiary_id.clone(),
+            alias_id: announced.to_owned(),
             beneficiary_id: version.beneficiary_id.clone(),
         });
-    } else if !aliases.designates(&version.beneficiary_id, &line.beneficiary_id) {
+    } else if !aliases.designates(&version.beneficiary_id, announced) {
         found.reasons.push(RejectionCode::UnknownBeneficiary);
     }
     found
+}
+
+/// Whether `id` is the financer's id of a beneficiary with a plan assigned,
+/// in some version, to this SAAD (only those: another SAAD's beneficiaries
+/// must not be revealed by a different answer).
+fn names_another_beneficiary(plans: &PlanIndex<'_>, saad: &Siret, id: &str) -> bool {
+    plans.refs_by_beneficiary.get(id).is_some_and(|refs| {
+        refs.iter().any(|plan_ref| {
+            plans
+                .versions(plan_ref)
+                .iter()
+                .any(|v| v.beneficiary_id == id && v.saad_siret == *saad)
+        })
+    })
 }

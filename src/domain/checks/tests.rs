@@ -970,3 +970,73 @@ fn fingerprints_compare_instants_not_spellings() {
         submission_fingerprint(&a, true)
     );
 }
+
+#[test]
+fn r4_the_financers_id_of_another_beneficiary_of_this_saad_is_never_an_alias() {
+    let mut wrong = line("L1", "09:00:00", "10:00:00");
+    wrong.beneficiary_id = "B2".to_owned();
+    let (outcome, result) = one(&context(), wrong);
+    rejected_for(&outcome, &[R::UnknownBeneficiary]);
+    assert!(result.new_aliases.is_empty());
+}
+
+#[test]
+fn r4_an_intervention_belongs_to_the_day_of_its_counted_start_even_past_midnight() {
+    let mut ctx = context();
+    ctx.plans[0].valid_to = day(2024, 3, 13);
+    let mut night = line("L1", "23:00:00", "23:00:00");
+    night.raw_start = Some(at("2024-03-13T23:00:00"));
+    night.raw_end = Some(at("2024-03-14T01:00:00"));
+    let outcome = one(&ctx, night).0;
+    accepted(&outcome);
+    assert_eq!(outcome.counted.unwrap().period.day(), day(2024, 3, 13));
+}
+
+#[test]
+fn r6_a_new_version_never_overlaps_the_version_it_replaces() {
+    let first = run(&context(), &[line("L1", "09:00:00", "10:00:00")]);
+    let mut ctx = context();
+    ctx.priors.push(PriorIntervention {
+        line_id: "L1".to_owned(),
+        raw: first.new_raw.iter().map(|(_, raw)| raw.clone()).collect(),
+        accepted: Some(first.accepted[0].clone()),
+        accepted_fingerprint: Some(first.fingerprints[0].1.clone()),
+    });
+    ctx.neighbours.push(first.accepted[0].clone());
+    ctx.next_sequence = 200;
+    let longer = InterventionSubmission {
+        corrected_end: Some(at("2024-03-14T10:30:00")),
+        correction_reason: Some("LATE_OR_EARLY".to_owned()),
+        ..line("L1", "09:00:00", "10:00:00")
+    };
+    let result = run(&ctx, &[longer, line("L2", "10:15:00", "11:00:00")]);
+    accepted(&result.outcomes[0]);
+    assert_eq!(result.outcomes[0].counted_minutes, 90);
+    assert_eq!(result.accepted[0].sequence, 200);
+    // The old 09:00-10:00 version is gone: 10:15 now overlaps the new one.
+    rejected_for(&result.outcomes[1], &[R::OverlapBeneficiary]);
+}
+
+#[test]
+fn hor_with_a_raw_side_differing_from_the_stored_one_is_raw_immutable() {
+    let mut ctx = context();
+    ctx.priors.push(raw_prior("2024-03-14T10:05:00+01:00"));
+    let mut hor = line("L1", "09:00:00", "10:10:00");
+    hor.action = LineAction::StampsOnly;
+    let (outcome, result) = one(&ctx, hor);
+    rejected_for(&outcome, &[R::RawImmutable]);
+    assert!(result.new_raw.is_empty());
+}
+
+#[test]
+fn r1_an_intervention_across_the_autumn_change_counts_real_elapsed_minutes() {
+    let mut ctx = context();
+    ctx.now = instant("2024-10-27T12:00:00+01:00");
+    let mut night = line("L1", "00:00:00", "00:00:00");
+    night.raw_start = Some(at("2024-10-27T01:30:00"));
+    night.raw_end = Some(at("2024-10-27T03:30:00"));
+    let outcome = one(&ctx, night).0;
+    accepted(&outcome);
+    assert_eq!(outcome.counted_minutes, 180);
+    assert_eq!(outcome.rounded_minutes, 180);
+}
