@@ -30,7 +30,7 @@ prop_compose! {
         start in 0i64..1400,
         duration in -5i64..200,
         plan_choice in 0u8..5,
-        beneficiary_choice in 0u8..3,
+        beneficiary_choice in 0u8..6,
         worker_choice in 0u8..3,
         correction in 0u8..5,
         action in 0u8..12,
@@ -42,7 +42,15 @@ prop_compose! {
             3 => Some("Q1"),
             _ => Some("NOPE"),
         };
-        let beneficiary = ["B1", "B2", "OWN-7"][usize::from(beneficiary_choice)];
+        // Mostly the plan's own beneficiary, sometimes a SAAD alias or the
+        // other beneficiary.
+        let beneficiary = match (beneficiary_choice, plan_choice) {
+            (0..=3, 1) => "B2",
+            (0..=3, 3) => "B9",
+            (0..=3, _) | (5, 1) => "B1",
+            (4, _) => "OWN-7",
+            _ => "B2",
+        };
         let mut line = InterventionSubmission {
             line_id: format!("L{id}"),
             plan_ref: plan_ref.map(str::to_owned),
