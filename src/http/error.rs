@@ -339,6 +339,56 @@ impl ApiError {
         response.json(body)
     }
 
+    /// An owned copy of this error; causes are kept as text (for the log).
+    pub fn detached(&self) -> Self {
+        let cause = || -> Option<Box<dyn StdError + Send + Sync>> {
+            self.source().map(|_| self.cause_chain().into())
+        };
+        match self {
+            Self::Unauthorized => Self::Unauthorized,
+            Self::Forbidden(m) => Self::Forbidden(m.clone()),
+            Self::NotFound(m) => Self::NotFound(m.clone()),
+            Self::MethodNotAllowed => Self::MethodNotAllowed,
+            Self::Conflict { message, details } => Self::Conflict {
+                message: message.clone(),
+                details: details.clone(),
+            },
+            Self::PayloadTooLarge { limit_bytes } => Self::PayloadTooLarge {
+                limit_bytes: *limit_bytes,
+            },
+            Self::UnsupportedMediaType { accepted } => Self::UnsupportedMediaType {
+                accepted: accepted.clone(),
+            },
+            Self::InvalidJson(location) => Self::InvalidJson(location.clone()),
+            Self::InvalidXml(location) => Self::InvalidXml(location.clone()),
+            Self::InvalidRequest {
+                status,
+                message,
+                details,
+            } => Self::InvalidRequest {
+                status: *status,
+                message: message.clone(),
+                details: details.clone(),
+            },
+            Self::RateLimited {
+                retry_after_seconds,
+            } => Self::RateLimited {
+                retry_after_seconds: *retry_after_seconds,
+            },
+            Self::NotImplemented(m) => Self::NotImplemented(m.clone()),
+            Self::Unavailable {
+                what,
+                retry_after_seconds,
+                ..
+            } => Self::Unavailable {
+                what: what.clone(),
+                retry_after_seconds: *retry_after_seconds,
+                source: cause(),
+            },
+            Self::Internal(_) => Self::Internal(self.cause_chain().into()),
+        }
+    }
+
     /// The whole `source()` chain, for the log.
     pub fn cause_chain(&self) -> String {
         let mut text = self.to_string();

@@ -101,6 +101,9 @@ impl Metrics {
             )
             .buckets(INGESTION_BUCKETS.to_vec()),
         )?;
+        // A labelled family with no series is not exposed: start the
+        // business counters at zero so dashboards see them before any delivery.
+        interventions_total.with_label_values(&["accepted", ""]).reset();
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         registry.register(Box::new(interventions_total.clone()))?;

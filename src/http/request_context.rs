@@ -88,17 +88,20 @@ where
             .extensions()
             .get::<RequestId>()
             .map(ToString::to_string);
-        let http_request = request.request().clone();
+        // The request cannot be cloned here (routing needs it unshared), so
+        // an inner `Err` is passed on as an error that renders itself.
         let future = self.service.call(request);
         Box::pin(async move {
-            let response = match future.await {
+            let mut response = match future.await {
                 Ok(response) => shape(response, request_id.as_deref()),
                 Err(error) => {
-                    let rendered = render_foreign(&error, request_id.as_deref());
-                    ServiceResponse::new(http_request, rendered)
+                    return Err(ShapedError {
+                        error: to_api_error(&error),
+                        request_id,
+                    }
+                    .into());
                 }
             };
-            let mut response = response;
             if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, id);
             }
@@ -153,14 +156,50 @@ fn render_foreign(error: &Error, request_id: Option<&str>) -> HttpResponse {
         log_once(api_error);
         return api_error.render(request_id);
     }
+    let api_error = to_api_error(error);
+    log_once(&api_error);
+    api_error.render(request_id)
+}
+
+/// An [`ApiError`] equivalent to an actix error that is not one.
+fn to_api_error(error: &Error) -> ApiError {
+    if let Some(api_error) = error.as_error::<ApiError>() {
+        return api_error.detached();
+    }
     let status = error.as_response_error().status_code();
-    let api_error = if status.is_server_error() {
+    if status.is_server_error() {
         ApiError::internal_message(error.to_string())
     } else {
         ApiError::from_status(status)
-    };
-    log_once(&api_error);
-    api_error.render(request_id)
+    }
+}
+
+/// An error passed outwards by an inner service, rendered in our shape with
+/// the request id (in the body and the `X-Request-Id` header).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+struct ShapedError {
+    error: ApiError,
+    request_id: Option<String>,
+}
+
+impl ResponseError for ShapedError {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.error.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log_once(&self.error);
+        let mut response = self.error.render(self.request_id.as_deref());
+        if let Some(id) = self
+            .request_id
+            .as_deref()
+            .and_then(|id| HeaderValue::from_str(id).ok())
+        {
+            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+        }
+        response
+    }
 }
 
 fn log_once(error: &ApiError) {

@@ -233,7 +233,7 @@ impl Server {
             let payload_config = web::PayloadConfig::new(body_limits.default_bytes);
             let routes = Arc::clone(&routes);
             let api = web::scope(API_PREFIX)
-                .route("/admin/clock", web::post().to(set_clock))
+                .service(web::resource("/admin/clock").route(web::post().to(set_clock)))
                 .configure(move |cfg| routes(cfg))
                 .default_service(web::to(unknown_route))
                 .wrap(factory_limiters.per_token())
