@@ -251,7 +251,9 @@ async fn a_request_without_a_token_is_unauthorized_in_the_error_shape() -> TestR
 async fn a_wrong_token_is_unauthorized() -> TestResult {
     let app = spawn_app(Options::default()).await?;
     let (unknown, _hash) = saad_gateway::http::auth::generate_token();
-    let response = app.get("/api/v1/test/financer-only", Some(&unknown)).await?;
+    let response = app
+        .get("/api/v1/test/financer-only", Some(&unknown))
+        .await?;
     error_of(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let response = app
         .client
@@ -482,7 +484,11 @@ async fn an_internal_error_hides_its_cause_and_gives_the_request_id() -> TestRes
     let error = error_of(response, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     assert_eq!(error["message"], "internal error");
     assert!(!error.to_string().contains("secret"));
-    assert!(error["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(
+        error["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
     app.stop().await;
     Ok(())
 }
@@ -643,14 +649,22 @@ async fn tls_1_0_and_1_1_clients_are_refused_and_1_2_and_1_3_accepted() -> TestR
         .await??;
         // Either an alert record (0x15) or a closed connection; never a
         // ServerHello (handshake record 0x16).
-        assert_ne!(answer.first(), Some(&0x16), "TLS 1.{} was accepted", minor - 1);
+        assert_ne!(
+            answer.first(),
+            Some(&0x16),
+            "TLS 1.{} was accepted",
+            minor - 1
+        );
         if let Some(&kind) = answer.first() {
             assert_eq!(kind, 0x15, "an alert");
         }
     }
     assert_eq!(saad_gateway::http::tls::PROTOCOL_VERSIONS.len(), 2);
 
-    for version in [reqwest::tls::Version::TLS_1_2, reqwest::tls::Version::TLS_1_3] {
+    for version in [
+        reqwest::tls::Version::TLS_1_2,
+        reqwest::tls::Version::TLS_1_3,
+    ] {
         let client = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&app.cert_pem)?)
             .min_tls_version(version)
@@ -659,6 +673,22 @@ async fn tls_1_0_and_1_1_clients_are_refused_and_1_2_and_1_3_accepted() -> TestR
         let response = client.get(app.url("/healthz")).send().await?;
         assert_eq!(response.status(), StatusCode::OK, "{version:?}");
     }
+    app.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn alpn_offers_http2_and_http1() -> TestResult {
+    let app = spawn_app(Options::default()).await?;
+    let response = app.get("/healthz", None).await?;
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let http1 = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&app.cert_pem)?)
+        .http1_only()
+        .build()?;
+    let response = http1.get(app.url("/healthz")).send().await?;
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
+    drop(http1);
     app.stop().await;
     Ok(())
 }
@@ -679,7 +709,10 @@ async fn the_self_signed_certificate_is_reused_across_starts_and_names_localhost
         ..Options::default()
     })
     .await?;
-    assert_eq!(second.cert_pem, first_pem, "same certificate on the second start");
+    assert_eq!(
+        second.cert_pem, first_pem,
+        "same certificate on the second start"
+    );
 
     // A client trusting the first start's certificate reaches the second
     // start, by IP and by name.
@@ -688,7 +721,12 @@ async fn the_self_signed_certificate_is_reused_across_starts_and_names_localhost
         .build()?;
     let response = client.get(second.url("/healthz")).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
-    let port = second.base.rsplit(':').next().unwrap_or_default().to_owned();
+    let port = second
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let by_name = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&first_pem)?)
         .resolve("localhost", format!("127.0.0.1:{port}").parse()?)
@@ -726,6 +764,8 @@ async fn an_in_flight_request_completes_after_a_graceful_stop() -> TestResult {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await?;
     assert_eq!(body["slow"], "done");
+    // Idle keep-alive connections would hold the drain until its timeout.
+    drop(app.client);
 
     stopping.await?;
     tokio::time::timeout(Duration::from_secs(10), app.server).await???;
@@ -733,7 +773,13 @@ async fn an_in_flight_request_completes_after_a_graceful_stop() -> TestResult {
     let fresh = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&app.cert_pem)?)
         .build()?;
-    assert!(fresh.get(format!("{}/healthz", app.base)).send().await.is_err());
+    assert!(
+        fresh
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .is_err()
+    );
     Ok(())
 }
 

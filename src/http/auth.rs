@@ -124,7 +124,11 @@ pub fn hash_token(token: &str) -> String {
 /// The scheme is case-insensitive (RFC 7235); the token must be
 /// URL-safe base64 text of at most 256 characters.
 pub fn bearer_token(request: &HttpRequest) -> Option<&str> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;

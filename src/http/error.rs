@@ -467,10 +467,9 @@ pub fn json_payload_error(error: actix_web::error::JsonPayloadError) -> ApiError
         JsonPayloadError::Payload(PayloadError::Overflow) => {
             ApiError::PayloadTooLarge { limit_bytes: 0 }
         }
-        JsonPayloadError::Payload(other) => ApiError::bad_request(
-            format!("could not read the request body: {other}"),
-            None,
-        ),
+        JsonPayloadError::Payload(other) => {
+            ApiError::bad_request(format!("could not read the request body: {other}"), None)
+        }
         other => ApiError::bad_request(format!("invalid JSON body: {other}"), None),
     }
 }
@@ -521,11 +520,18 @@ mod tests {
 
     #[test]
     fn every_status_maps_to_a_lower_snake_code() {
-        for status in [400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 501, 503] {
+        for status in [
+            400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 501, 503,
+        ] {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
             let error = ApiError::from_status(status);
             assert_eq!(error.status_code(), status);
-            assert!(error.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(
+                error
+                    .code()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+            );
         }
     }
 }

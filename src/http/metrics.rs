@@ -103,7 +103,9 @@ impl Metrics {
         )?;
         // A labelled family with no series is not exposed: start the
         // business counters at zero so dashboards see them before any delivery.
-        interventions_total.with_label_values(&["accepted", ""]).reset();
+        interventions_total
+            .with_label_values(&["accepted", ""])
+            .reset();
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         registry.register(Box::new(interventions_total.clone()))?;
@@ -248,10 +250,12 @@ mod tests {
         let metrics = Metrics::new()?;
         metrics.record_intervention(InterventionOutcome::Rejected, "LATE_TRANSMISSION");
         metrics.ingestion_seconds().observe(0.2);
-        let text = metrics.render().map_err(|_| MetricsError(prometheus::Error::Msg("render".into())))?;
-        assert!(text.contains(
-            "interventions_total{code=\"LATE_TRANSMISSION\",outcome=\"rejected\"} 1"
-        ));
+        let text = metrics
+            .render()
+            .map_err(|_| MetricsError(prometheus::Error::Msg("render".into())))?;
+        assert!(
+            text.contains("interventions_total{code=\"LATE_TRANSMISSION\",outcome=\"rejected\"} 1")
+        );
         assert!(text.contains("ingestion_seconds_bucket"));
         Ok(())
     }

@@ -9,7 +9,7 @@
 //! - [`clock`]: the gateway's "now" and `POST /api/v1/admin/clock`;
 //! - [`metrics`], [`health`]: `GET /metrics`, `GET /healthz`;
 //! - [`request_context`]: request id and error shaping for every response;
-//! - [`server`]: [`server::Server::build`].
+//! - [`server`]: `Server::build`, the application and its middlewares.
 //!
 //! This module may use `domain`; it must not reach into storage, XML or
 //! export internals: what it needs from storage comes through the
@@ -26,4 +26,4 @@ pub mod server;
 pub mod tls;
 
 pub use error::ApiError;
-pub use server::{not_built_yet, RunningServer, Server, ServerConfig, ServerDeps};
+pub use server::{RunningServer, Server, ServerConfig, ServerDeps, not_built_yet};

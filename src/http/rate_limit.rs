@@ -250,7 +250,10 @@ where
                 Box::pin(async move { future.await.map(ServiceResponse::map_into_left_body) })
             }
             Err(retry_after_seconds) => {
-                tracing::warn!(retry_after_s = retry_after_seconds, "request over the rate limit");
+                tracing::warn!(
+                    retry_after_s = retry_after_seconds,
+                    "request over the rate limit"
+                );
                 let response = request
                     .error_response(ApiError::RateLimited {
                         retry_after_seconds,
@@ -268,16 +271,24 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_grouped_by_their_64_prefix() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap_or(IpAddr::V4([0; 4].into()));
-        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap_or(IpAddr::V4([0; 4].into()));
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap_or(IpAddr::V4([0; 4].into()));
+        let a: IpAddr = "2001:db8:1:2:aaaa::1"
+            .parse()
+            .unwrap_or(IpAddr::V4([0; 4].into()));
+        let b: IpAddr = "2001:db8:1:2:bbbb::2"
+            .parse()
+            .unwrap_or(IpAddr::V4([0; 4].into()));
+        let c: IpAddr = "2001:db8:1:3::1"
+            .parse()
+            .unwrap_or(IpAddr::V4([0; 4].into()));
         assert_eq!(ip_key(a), ip_key(b));
         assert_ne!(ip_key(a), ip_key(c));
     }
 
     #[test]
     fn ipv4_mapped_addresses_count_as_ipv4() {
-        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap_or(IpAddr::V4([0; 4].into()));
+        let mapped: IpAddr = "::ffff:192.0.2.7"
+            .parse()
+            .unwrap_or(IpAddr::V4([0; 4].into()));
         assert_eq!(ip_key(mapped), IpAddr::V4([192, 0, 2, 7].into()));
     }
 

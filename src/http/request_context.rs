@@ -37,10 +37,7 @@ impl RootSpanBuilder for GatewayRootSpan {
         tracing_actix_web::root_span!(request, token.id = tracing::field::Empty)
     }
 
-    fn on_request_end<B: MessageBody>(
-        span: Span,
-        outcome: &Result<ServiceResponse<B>, Error>,
-    ) {
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
@@ -207,6 +204,10 @@ fn log_once(error: &ApiError) {
     if status.is_server_error() {
         tracing::error!(error.code = error.code(), error.cause = %error.cause_chain(), "request failed");
     } else {
-        tracing::info!(error.code = error.code(), status = status.as_u16(), "request refused");
+        tracing::info!(
+            error.code = error.code(),
+            status = status.as_u16(),
+            "request refused"
+        );
     }
 }

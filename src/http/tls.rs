@@ -267,8 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn the_generated_key_is_readable_by_its_owner_only() -> Result<(), Box<dyn std::error::Error>>
-    {
+    fn the_generated_key_is_readable_by_its_owner_only() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let files = ensure_self_signed(dir.path())?;
         assert!(files.created);
@@ -278,10 +277,12 @@ mod tests {
             let mode = fs::metadata(&files.key)?.permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
-        assert!(server_config(&TlsSource::SelfSigned {
-            data_dir: dir.path().to_path_buf()
-        })
-        .is_ok());
+        assert!(
+            server_config(&TlsSource::SelfSigned {
+                data_dir: dir.path().to_path_buf()
+            })
+            .is_ok()
+        );
         Ok(())
     }
 
