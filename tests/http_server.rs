@@ -365,7 +365,8 @@ async fn an_oversized_json_body_is_413() -> TestResult {
             .json(&big)
             .send()
             .await?;
-        error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+        let error = error_of(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+        assert_eq!(error["details"]["limit_bytes"], 1024, "{path}");
     }
     // Under the limit passes.
     let response = app

@@ -17,13 +17,15 @@ use std::rc::Rc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 use crate::http::auth::LocalBoxFuture;
 use crate::http::error::ApiError;
+use crate::http::server::BodyLimits;
 
 /// The response header carrying the request id.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -126,7 +128,11 @@ fn shape<B: MessageBody + 'static>(
         let (request, _) = response.into_parts();
         return ServiceResponse::new(request, rendered);
     }
-    if let Some(error) = response.response().error() {
+    if let Some(error) = response
+        .response()
+        .error()
+        .filter(|e| e.as_response_error().status_code() != StatusCode::PAYLOAD_TOO_LARGE)
+    {
         let rendered = render_foreign(error, request_id);
         let (request, _) = response.into_parts();
         return ServiceResponse::new(request, rendered);
@@ -140,7 +146,16 @@ fn shape<B: MessageBody + 'static>(
         // A route that built its own JSON error body (`/healthz`).
         return response.map_into_boxed_body();
     }
-    let api_error = ApiError::from_status(status);
+    let api_error = match ApiError::from_status(status) {
+        // actix's body-size errors do not say the limit; the app data does.
+        ApiError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge {
+            limit_bytes: response
+                .request()
+                .app_data::<web::Data<BodyLimits>>()
+                .map_or(0, |limits| limits.default_bytes),
+        },
+        other => other,
+    };
     log_once(&api_error);
     let rendered = api_error.render(request_id);
     let (request, _) = response.into_parts();

@@ -369,3 +369,50 @@ pub async fn not_built_yet(request: HttpRequest) -> Result<HttpResponse, ApiErro
         request.method()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn config_of(args: &[&str]) -> Result<ServerConfig, ServerError> {
+        let mut argv = vec!["saad-gateway"];
+        argv.extend_from_slice(args);
+        argv.push("serve");
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => ServerConfig::from_settings(&cli.settings),
+            Err(error) => panic!("command line refused: {error}"),
+        }
+    }
+
+    #[test]
+    fn without_tls_flags_the_certificate_is_self_signed_in_the_data_dir() {
+        let config = config_of(&["--data-dir", "/var/lib/gw", "--max-body", "1000"]);
+        let Ok(config) = config else {
+            panic!("config refused")
+        };
+        assert_eq!(
+            config.tls,
+            Some(TlsSource::SelfSigned {
+                data_dir: "/var/lib/gw".into()
+            })
+        );
+        assert_eq!(config.body_limits.default_bytes, 1000);
+        assert_eq!(config.body_limits.delivery_bytes, DELIVERY_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_is_refused() {
+        assert!(matches!(
+            config_of(&["--tls-cert", "cert.pem"]),
+            Err(ServerError::Tls(TlsError::Incomplete))
+        ));
+    }
+
+    #[test]
+    fn plain_http_means_no_tls() {
+        assert!(config_of(&["--plain-http"]).is_ok_and(|c| c.tls.is_none()));
+    }
+}
