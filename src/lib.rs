@@ -5,10 +5,12 @@
 //!   plain data (no I/O);
 //! - [`charter`]: loads the dated parameters of `charter/` into the domain's
 //!   `Parameters`;
+//! - [`http`]: the actix-web adapter (TLS, auth, rate limits, errors, metrics);
 //! - [`cli`], [`telemetry`]: the binary's command line and logging.
 #![forbid(unsafe_code)]
 
 pub mod charter;
 pub mod cli;
 pub mod domain;
+pub mod http;
 pub mod telemetry;
