@@ -7,6 +7,9 @@
 
 pub mod ingest;
 pub mod model;
+pub mod money;
 pub mod params;
+pub mod plans;
+pub mod reconciliation;
 pub mod time;
 pub mod types;
