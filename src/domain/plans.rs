@@ -514,3 +514,366 @@ pub fn participation_rate(
         rate: round_ratio_half_away(exact / plan_amount, 5),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reconciliation::fixtures::*;
+    use crate::domain::types::{Household, SaadStatus};
+    use rust_decimal_macros::dec;
+
+    fn codes(decision: &PlanDecision) -> Vec<RejectionCode> {
+        match decision {
+            PlanDecision::Refused(refusals) => refusals.iter().map(|r| r.code).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn check(new: &PlanVersion, saad: Option<&Saad>) -> PlanDecision {
+        check_plan_version(new, &[], &[], saad, params()).unwrap()
+    }
+
+    fn plan_2025() -> PlanVersion {
+        apa_plan(1, day(2025, 1, 1), day(2025, 12, 31), 600)
+    }
+
+    fn am_saad() -> Saad {
+        saad(
+            SAAD_A,
+            vec![registration(
+                AidType::Am,
+                SaadStatus::Autorise,
+                vec![tariff(dec!(20.00), day(2024, 1, 1), None)],
+            )],
+        )
+    }
+
+    #[test]
+    fn a_sound_plan_is_accepted() {
+        assert_eq!(
+            check(&plan_2025(), Some(&habilite_apa())),
+            PlanDecision::Accepted
+        );
+    }
+
+    #[test]
+    fn r8_gir_ceilings_of_2024_and_2025_equal_the_published_values() {
+        let expected = [
+            (
+                2024,
+                [dec!(1955.60), dec!(1581.44), dec!(1143.09), dec!(762.87)],
+            ),
+            (
+                2025,
+                [dec!(2045.56), dec!(1654.18), dec!(1195.67), dec!(797.96)],
+            ),
+        ];
+        for (year, ceilings) in expected {
+            for (gir, ceiling) in (1u8..=4).zip(ceilings) {
+                assert_eq!(
+                    params().apa_gir_ceiling(gir, year).unwrap(),
+                    ceiling,
+                    "{year} GIR {gir}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn r8_apa_plan_above_its_gir_ceiling_is_refused() {
+        let mut plan = plan_2025();
+        plan.gir = Some(4);
+        plan.monthly_amount = dec!(797.97);
+        assert_eq!(
+            codes(&check(&plan, Some(&habilite_apa()))),
+            [RejectionCode::PlanAboveCeiling]
+        );
+        plan.monthly_amount = dec!(797.96);
+        assert_eq!(check(&plan, Some(&habilite_apa())), PlanDecision::Accepted);
+    }
+
+    #[test]
+    fn r8_the_respite_exemption_lifts_the_gir_ceiling() {
+        let mut plan = plan_2025();
+        plan.gir = Some(4);
+        plan.monthly_amount = dec!(1200.00);
+        plan.respite_exemption = true;
+        assert_eq!(check(&plan, Some(&habilite_apa())), PlanDecision::Accepted);
+    }
+
+    #[test]
+    fn r8_ceiling_of_the_year_of_valid_from_is_used() {
+        // 2024 GIR 4 ceiling 762.87; 780.00 fits 2025's 797.96 but not 2024's.
+        let mut plan = apa_plan(1, day(2024, 12, 1), day(2025, 6, 30), 600);
+        plan.gir = Some(4);
+        plan.monthly_amount = dec!(780.00);
+        assert_eq!(
+            codes(&check(&plan, Some(&habilite_apa()))),
+            [RejectionCode::PlanAboveCeiling]
+        );
+    }
+
+    #[test]
+    fn r7_am_cap_for_a_single_person_is_30_hours() {
+        let saad = am_saad();
+        let plan = am_plan("AM-1", Household::Single, None, 1800);
+        assert_eq!(check(&plan, Some(&saad)), PlanDecision::Accepted);
+        let plan = am_plan("AM-1", Household::Single, None, 1815);
+        assert_eq!(
+            codes(&check(&plan, Some(&saad))),
+            [RejectionCode::AmCapExceeded]
+        );
+    }
+
+    #[test]
+    fn r7_am_cap_for_a_couple_counts_both_plans_of_the_household() {
+        let saad = am_saad();
+        let partner = am_plan("AM-2", Household::Couple, Some("H-1"), 1500);
+        let stranger = am_plan("AM-3", Household::Couple, Some("H-9"), 1500);
+        let new = am_plan("AM-1", Household::Couple, Some("H-1"), 1500);
+        let decision = check_plan_version(
+            &new,
+            &[],
+            &[partner.clone(), stranger.clone()],
+            Some(&saad),
+            params(),
+        )
+        .unwrap();
+        // 1500 + 1500 = 3000 min > 48 h = 2880 min.
+        assert_eq!(codes(&decision), [RejectionCode::AmCapExceeded]);
+
+        let new = am_plan("AM-1", Household::Couple, Some("H-1"), 1380);
+        let decision = check_plan_version(
+            &new,
+            &[],
+            &[partner.clone(), stranger],
+            Some(&saad),
+            params(),
+        )
+        .unwrap();
+        assert_eq!(decision, PlanDecision::Accepted);
+
+        // A partner plan that ended before the new one starts does not count.
+        let mut ended = partner;
+        ended.valid_from = day(2024, 1, 1);
+        ended.valid_to = day(2024, 12, 31);
+        let new = am_plan("AM-1", Household::Couple, Some("H-1"), 2880);
+        let decision = check_plan_version(&new, &[], &[ended], Some(&saad), params()).unwrap();
+        assert_eq!(decision, PlanDecision::Accepted);
+    }
+
+    #[test]
+    fn r8_no_tariff_when_a_habilite_saad_tariffs_do_not_cover_the_validity() {
+        let saad = saad(
+            SAAD_A,
+            vec![registration(
+                AidType::Apa,
+                SaadStatus::Habilite,
+                vec![
+                    tariff(dec!(24.00), day(2024, 1, 1), Some(day(2025, 3, 31))),
+                    tariff(dec!(24.50), day(2025, 4, 1), Some(day(2025, 10, 31))),
+                ],
+            )],
+        );
+        let decision = check(&plan_2025(), Some(&saad));
+        assert_eq!(codes(&decision), [RejectionCode::NoTariff]);
+        let PlanDecision::Refused(refusals) = decision else {
+            unreachable!()
+        };
+        assert!(
+            refusals[0].detail.contains("2025-11-01"),
+            "{}",
+            refusals[0].detail
+        );
+        let mut shorter = plan_2025();
+        shorter.valid_to = day(2025, 10, 31);
+        assert_eq!(check(&shorter, Some(&saad)), PlanDecision::Accepted);
+    }
+
+    #[test]
+    fn r8_no_tariff_for_an_am_plan_of_a_saad_without_am_tariff() {
+        let saad = saad(
+            SAAD_A,
+            vec![registration(AidType::Am, SaadStatus::Autorise, vec![])],
+        );
+        let plan = am_plan("AM-1", Household::Single, None, 600);
+        assert_eq!(codes(&check(&plan, Some(&saad))), [RejectionCode::NoTariff]);
+    }
+
+    #[test]
+    fn r8_autorise_apa_plan_needs_no_tariff() {
+        let saad = saad(
+            SAAD_A,
+            vec![registration(AidType::Apa, SaadStatus::Autorise, vec![])],
+        );
+        assert_eq!(check(&plan_2025(), Some(&saad)), PlanDecision::Accepted);
+    }
+
+    #[test]
+    fn unknown_saad_or_aid_type_is_saad_not_assigned() {
+        assert_eq!(
+            codes(&check(&plan_2025(), None)),
+            [RejectionCode::SaadNotAssigned]
+        );
+        assert_eq!(
+            codes(&check(&plan_2025(), Some(&am_saad()))),
+            [RejectionCode::SaadNotAssigned]
+        );
+    }
+
+    #[test]
+    fn r8_plan_inconsistent_when_the_saad_part_exceeds_the_plan_value_by_more_than_a_cent() {
+        // 2501 min × 24.00 €/h / 60 = 1000.40 €.
+        let mut plan = plan_2025();
+        plan.monthly_minutes = 2501;
+        plan.monthly_amount = dec!(1000.39);
+        assert_eq!(check(&plan, Some(&habilite_apa())), PlanDecision::Accepted);
+        plan.monthly_amount = dec!(1000.38);
+        assert_eq!(
+            codes(&check(&plan, Some(&habilite_apa()))),
+            [RejectionCode::PlanInconsistent]
+        );
+    }
+
+    #[test]
+    fn r8_plan_consistency_uses_the_capped_rate_for_an_autorise_saad() {
+        // Plan rate 30.00 but an autorisé SAAD is paid 24.58 in 2025: 600 min → 245.80 €.
+        let saad = saad(
+            SAAD_A,
+            vec![registration(AidType::Apa, SaadStatus::Autorise, vec![])],
+        );
+        let mut plan = plan_2025();
+        plan.hourly_rate = dec!(30.00);
+        plan.monthly_amount = dec!(245.80);
+        assert_eq!(check(&plan, Some(&saad)), PlanDecision::Accepted);
+        plan.monthly_amount = dec!(245.78);
+        assert_eq!(
+            codes(&check(&plan, Some(&saad))),
+            [RejectionCode::PlanInconsistent]
+        );
+    }
+
+    #[test]
+    fn r7_same_version_resent_is_idempotent_and_different_content_conflicts() {
+        let stored = plan_2025();
+        let decision = check_plan_version(
+            &stored,
+            &[stored.clone()],
+            &[],
+            Some(&habilite_apa()),
+            params(),
+        )
+        .unwrap();
+        assert_eq!(decision, PlanDecision::Idempotent);
+        let mut changed = stored.clone();
+        changed.monthly_minutes = 900;
+        let decision = check_plan_version(
+            &changed,
+            &[stored.clone()],
+            &[],
+            Some(&habilite_apa()),
+            params(),
+        )
+        .unwrap();
+        assert_eq!(codes(&decision), [RejectionCode::VersionConflict]);
+        changed.version = 2;
+        let decision =
+            check_plan_version(&changed, &[stored], &[], Some(&habilite_apa()), params()).unwrap();
+        assert_eq!(decision, PlanDecision::Accepted);
+    }
+
+    #[test]
+    fn field_sanity_of_rates_gir_and_dates() {
+        let apa_saad = habilite_apa();
+        let mut plan = plan_2025();
+        plan.participation_rate = Some(dec!(0.95));
+        plan.valid_to = day(2024, 12, 31);
+        plan.gir = None;
+        assert_eq!(
+            codes(&check(&plan, Some(&apa_saad))),
+            [
+                RejectionCode::PlanInconsistent,
+                RejectionCode::PlanIncomplete,
+                RejectionCode::PlanInconsistent
+            ]
+        );
+        let mut pch = plan_2025();
+        pch.aid_type = AidType::Pch;
+        pch.gir = None;
+        pch.participation_rate = None;
+        pch.coverage_rate = Some(dec!(0.50));
+        let pch_saad = saad(
+            SAAD_A,
+            vec![registration(AidType::Pch, SaadStatus::Autorise, vec![])],
+        );
+        assert_eq!(
+            codes(&check(&pch, Some(&pch_saad))),
+            [RejectionCode::PlanInconsistent]
+        );
+        pch.coverage_rate = Some(dec!(0.8));
+        assert_eq!(check(&pch, Some(&pch_saad)), PlanDecision::Accepted);
+    }
+
+    fn order_fields(aid_type: AidType) -> OrderPlanFields {
+        OrderPlanFields {
+            plan_ref: "P-1".to_owned(),
+            version: 2,
+            beneficiary_id: "B-1".to_owned(),
+            saad_siret: Siret::parse(SAAD_A).unwrap(),
+            aid_type,
+            valid_from: day(2025, 3, 1),
+            valid_to: day(2025, 12, 31),
+            monthly_minutes: 900,
+            hourly_rate: dec!(24.00),
+        }
+    }
+
+    #[test]
+    fn r7_order_plan_without_previous_version_is_plan_incomplete() {
+        let err = complete_from_previous(order_fields(AidType::Apa), None).unwrap_err();
+        assert_eq!(err.code(), RejectionCode::PlanIncomplete);
+        // A previous version of another aid type lacks the household of an AM plan.
+        let previous = plan_2025();
+        let err = complete_from_previous(order_fields(AidType::Am), Some(&previous)).unwrap_err();
+        assert!(err.missing.contains("household"), "{err}");
+    }
+
+    #[test]
+    fn r7_order_plan_takes_missing_fields_from_its_previous_version() {
+        let mut previous = plan_2025();
+        previous.gir = Some(2);
+        previous.participation_rate = Some(dec!(0.12345));
+        previous.monthly_amount = dec!(1500.00);
+        let plan = complete_from_previous(order_fields(AidType::Apa), Some(&previous)).unwrap();
+        assert_eq!(plan.version, 2);
+        assert_eq!(plan.monthly_minutes, 900);
+        assert_eq!(plan.gir, Some(2));
+        assert_eq!(plan.participation_rate, Some(dec!(0.12345)));
+        assert_eq!(plan.monthly_amount, dec!(1500.00));
+        assert_eq!(plan.valid_from, day(2025, 3, 1));
+    }
+
+    #[test]
+    fn participation_formula_test_vector() {
+        // rules-reference.md §3: M = 1266.60 (MTP on 1 January 2025), R = 1500, A = 800.
+        let p = participation_rate(dec!(1500), dec!(800), false, 2025, params()).unwrap();
+        assert_eq!(p.amount, dec!(125.71));
+        assert!(
+            (p.rate - dec!(0.15713)).abs() <= dec!(0.00001),
+            "{}",
+            p.rate
+        );
+    }
+
+    #[test]
+    fn participation_is_zero_below_s1_and_maximal_above_s2() {
+        // S1 = 0.725 × 1266.60 = 918.285; S2 = 2.67 × 1266.60 = 3381.822.
+        let p = participation_rate(dec!(918.28), dec!(800), false, 2025, params()).unwrap();
+        assert_eq!(p.rate, Decimal::ZERO);
+        let p = participation_rate(dec!(3381.83), dec!(800), false, 2025, params()).unwrap();
+        assert_eq!((p.rate, p.amount), (dec!(0.90), dec!(720.00)));
+        // A couple's resources are divided by 1.7: 2550 / 1.7 = 1500 → the test vector.
+        let p = participation_rate(dec!(2550), dec!(800), true, 2025, params()).unwrap();
+        assert_eq!(p.amount, dec!(125.71));
+    }
+}

@@ -1,7 +1,8 @@
-//! Test fixtures: parameters (the values of rules-reference.md), SAADs,
+//! Test fixtures: parameters (the real `charter/`), SAADs,
 //! plan versions and interventions.
 
-use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -9,7 +10,7 @@ use rust_decimal_macros::dec;
 
 use super::BillableIntervention;
 use crate::domain::model::{PlanVersion, Saad, SaadAidType, Tariff};
-use crate::domain::params::{DatedValue, Parameters, keys};
+use crate::domain::params::Parameters;
 use crate::domain::types::{AidType, Household, SaadStatus, Siret};
 
 pub const SAAD_A: &str = "00000000000018";
@@ -19,107 +20,13 @@ pub fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-fn value(v: Decimal, from: NaiveDate, to: Option<NaiveDate>) -> DatedValue {
-    DatedValue {
-        value: v,
-        valid_from: from,
-        valid_to: to,
-        needs_confirmation: false,
-    }
-}
-
-/// Parameters built from rules-reference.md (used until the real charter
-/// loader lands; the GIR-ceiling test reads the real charter).
-pub fn params() -> Parameters {
-    let mut s: BTreeMap<String, Vec<DatedValue>> = BTreeMap::new();
-    let mut open = |key: &str, v: Decimal, from: NaiveDate| {
-        s.entry(key.to_owned())
-            .or_default()
-            .push(value(v, from, None));
-    };
-    open(keys::ROUND_STEP_MINUTES, dec!(15), day(2016, 1, 1));
-    open(keys::ROUND_PIVOT_MINUTE, dec!(7), day(2016, 1, 1));
-    open(keys::ASYNC_TOLERANCE_HOURS, dec!(48), day(2016, 1, 1));
-    open(keys::MAX_INTERVENTION_MINUTES, dec!(1440), day(2016, 1, 1));
-    open(keys::FUTURE_TOLERANCE_MINUTES, dec!(5), day(2016, 1, 1));
-    open("apa.ceiling.gir1.coef", dec!(1.615), day(2024, 1, 1));
-    open("apa.ceiling.gir2.coef", dec!(1.306), day(2024, 1, 1));
-    open("apa.ceiling.gir3.coef", dec!(0.944), day(2024, 1, 1));
-    open("apa.ceiling.gir4.coef", dec!(0.630), day(2024, 1, 1));
-    open(keys::REFERENCE_RATE_APA, dec!(23.50), day(2024, 1, 1));
-    open(keys::REFERENCE_RATE_PCH, dec!(23.50), day(2024, 1, 1));
-    open(keys::AM_MAX_HOURS_SINGLE, dec!(30), day(2016, 1, 1));
-    open(keys::AM_MAX_HOURS_COUPLE, dec!(48), day(2016, 1, 1));
-    open(
-        keys::APA_PARTICIPATION_S1_COEF,
-        dec!(0.725),
-        day(2016, 3, 1),
-    );
-    open(keys::APA_PARTICIPATION_S2_COEF, dec!(2.67), day(2016, 3, 1));
-    open(
-        keys::APA_PARTICIPATION_SLICE1_COEF,
-        dec!(0.317),
-        day(2016, 3, 1),
-    );
-    open(
-        keys::APA_PARTICIPATION_SLICE2_COEF,
-        dec!(0.498),
-        day(2016, 3, 1),
-    );
-    open(
-        keys::APA_PARTICIPATION_MAX_RATE,
-        dec!(0.90),
-        day(2002, 1, 1),
-    );
-    open(
-        keys::APA_PARTICIPATION_SLICE2_KEEP,
-        dec!(0.40),
-        day(2016, 3, 1),
-    );
-    open(
-        keys::APA_PARTICIPATION_SLICE3_KEEP,
-        dec!(0.20),
-        day(2016, 3, 1),
-    );
-    open(
-        keys::APA_COUPLE_RESOURCE_DIVISOR,
-        dec!(1.7),
-        day(2002, 1, 1),
-    );
-    open(keys::PCH_COVERAGE_FULL, dec!(1.00), day(2006, 1, 1));
-    open(keys::PCH_COVERAGE_REDUCED, dec!(0.80), day(2006, 1, 1));
-    let mut dated = |key: &str, v: Decimal, from: NaiveDate, to: Option<NaiveDate>| {
-        s.entry(key.to_owned())
-            .or_default()
-            .push(value(v, from, to));
-    };
-    dated(
-        keys::MTP_MONTHLY,
-        dec!(1210.90),
-        day(2023, 4, 1),
-        Some(day(2024, 4, 1)),
-    );
-    dated(
-        keys::MTP_MONTHLY,
-        dec!(1266.60),
-        day(2024, 4, 1),
-        Some(day(2025, 4, 1)),
-    );
-    dated(keys::MTP_MONTHLY, dec!(1288.13), day(2025, 4, 1), None);
-    dated(
-        keys::FLOOR_SAAD_HOUR,
-        dec!(23.00),
-        day(2023, 1, 1),
-        Some(day(2024, 1, 1)),
-    );
-    dated(
-        keys::FLOOR_SAAD_HOUR,
-        dec!(23.50),
-        day(2024, 1, 1),
-        Some(day(2025, 1, 1)),
-    );
-    dated(keys::FLOOR_SAAD_HOUR, dec!(24.58), day(2025, 1, 1), None);
-    Parameters::new(s, BTreeMap::new(), BTreeMap::new()).unwrap()
+/// The real charter of the repository (`charter/`), loaded once.
+pub fn params() -> &'static Parameters {
+    static CHARTER: OnceLock<Parameters> = OnceLock::new();
+    CHARTER.get_or_init(|| {
+        crate::charter::load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/charter")))
+            .unwrap()
+    })
 }
 
 pub fn tariff(rate: Decimal, from: NaiveDate, to: Option<NaiveDate>) -> Tariff {

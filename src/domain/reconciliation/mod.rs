@@ -18,7 +18,7 @@ mod engine;
 pub mod rates;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
 
