@@ -303,16 +303,16 @@ fn check_am_cap(
         .map(|v| v.valid_from.max(new.valid_from))
         .collect();
     check_days.push(new.valid_from);
+    let mut plan_refs: Vec<&str> = partners.iter().map(|v| v.plan_ref.as_str()).collect();
+    plan_refs.sort_unstable();
+    plan_refs.dedup();
     let mut worst = (own, new.valid_from);
     for day in check_days {
         let mut total = own;
-        let mut plan_refs: Vec<&str> = partners.iter().map(|v| v.plan_ref.as_str()).collect();
-        plan_refs.sort_unstable();
-        plan_refs.dedup();
-        for plan_ref in plan_refs {
+        for plan_ref in &plan_refs {
             let in_force = partners
                 .iter()
-                .filter(|v| v.plan_ref == plan_ref && v.covers(day))
+                .filter(|v| v.plan_ref == *plan_ref && v.covers(day))
                 .max_by_key(|v| v.version);
             if let Some(version) = in_force {
                 total += i64::from(version.monthly_minutes);

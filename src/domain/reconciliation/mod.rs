@@ -227,9 +227,10 @@ pub fn reconcile_month<'a>(
     let mut groups: BTreeMap<(&'a Siret, AidType), Vec<PlanMonthResult<'a>>> = BTreeMap::new();
     for plan in plans {
         let months = reconcile_plan_months(&plan, month, params)?;
-        if let Some(line) = months.into_iter().last()
-            && !line.interventions.is_empty()
-        {
+        let Some(line) = months.into_iter().last() else {
+            continue;
+        };
+        if !line.interventions.is_empty() {
             groups
                 .entry((line.saad_siret, line.aid_type))
                 .or_default()
