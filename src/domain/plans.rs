@@ -758,7 +758,7 @@ mod tests {
         let stored = plan_2025();
         let decision = check_plan_version(
             &stored,
-            &[stored.clone()],
+            std::slice::from_ref(&stored),
             &[],
             Some(&habilite_apa()),
             params(),
@@ -769,7 +769,7 @@ mod tests {
         changed.monthly_minutes = 900;
         let decision = check_plan_version(
             &changed,
-            &[stored.clone()],
+            std::slice::from_ref(&stored),
             &[],
             Some(&habilite_apa()),
             params(),

@@ -28,7 +28,7 @@ fn run<'a>(
         events,
         authorisations,
     };
-    reconcile_plan_months(&input, through, &params()).unwrap()
+    reconcile_plan_months(&input, through, params()).unwrap()
 }
 
 fn last<'a>(
@@ -509,7 +509,7 @@ fn reconcile_month_groups_lines_per_saad_and_aid_type() {
             input(&idle[..], &saad_a, &[]),
         ],
         ym(2025, 2),
-        &params(),
+        params(),
     )
     .unwrap();
     assert_eq!(groups.len(), 2);
