@@ -8,6 +8,9 @@
 pub mod checks;
 pub mod ingest;
 pub mod model;
+pub mod money;
 pub mod params;
+pub mod plans;
+pub mod reconciliation;
 pub mod time;
 pub mod types;
