@@ -13,4 +13,5 @@ pub mod charter;
 pub mod cli;
 pub mod domain;
 pub mod http;
+pub mod service;
 pub mod telemetry;

@@ -76,7 +76,9 @@ impl Receipt {
                 warnings: outcome
                     .warnings
                     .iter()
-                    .filter(|w| !w.starts_with(crate::domain::checks::INVALID_MESSAGE_WARNING_PREFIX))
+                    .filter(|w| {
+                        !w.starts_with(crate::domain::checks::INVALID_MESSAGE_WARNING_PREFIX)
+                    })
                     .cloned()
                     .collect(),
             })
