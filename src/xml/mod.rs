@@ -23,6 +23,13 @@ mod scan;
 pub mod synthetic;
 mod write;
 
+pub use invoice::{
+    InvoiceDocument, InvoiceDocumentLine, InvoiceKind, InvoiceMessage, InvoiceMessageLine,
+    InvoiceSaad, PartyRef, read_invoice, write_invoice,
+};
+pub use inspect::{InspectError, InspectIntervention, InspectReport, inspect};
+pub use order::{OrderParties, OrderPlan, read_order, write_order};
+
 pub use delivery::{Delivery, DeliveryLine, DeliveryReader, read_delivery};
 pub use error::{Limits, XmlError, XmlErrorKind};
 
