@@ -1,3 +1,17 @@
-//! saad-gateway library.
+//! saad-gateway: the département side of home-care telemanagement.
+//!
+//! Layout (dependencies point inward, towards `domain`):
+//! - [`domain`]: the rules of ../shared/spec/rules.md as pure functions over
+//!   plain data (no I/O);
+//! - [`charter`]: loads the dated parameters of `charter/` into the domain's
+//!   `Parameters`;
+//! - [`xml`]: the ESPPADOM adapter (DELIVERY, ORDER, INVOICE readers and
+//!   writers, `inspect`);
+//! - [`cli`], [`telemetry`]: the binary's command line and logging.
+#![forbid(unsafe_code)]
+
+pub mod charter;
+pub mod cli;
 pub mod domain;
+pub mod telemetry;
 pub mod xml;

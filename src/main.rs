@@ -1,1 +1,50 @@
-fn main() {}
+//! `saad-gateway` binary: parses the command line, sets up logging, loads
+//! the charter and dispatches. Everything it calls lives in the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use saad_gateway::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    saad_gateway::telemetry::init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let params = saad_gateway::charter::load_dir(&cli.settings.charter_dir)
+        .context("loading the charter (--charter-dir)")?;
+    match cli.command {
+        Command::CheckCharter => {
+            for key in params.keys() {
+                for value in params.series(key) {
+                    let to = value
+                        .valid_to
+                        .map_or_else(|| "open".to_owned(), |d| d.to_string());
+                    let flag = if value.needs_confirmation {
+                        "  (needs confirmation)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "{key:40} {:>10}  {} .. {to}{flag}",
+                        value.value, value.valid_from
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprintln!("error: '{other:?}' is not built yet in this version of saad-gateway");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
