@@ -142,7 +142,10 @@ pub fn inspect(bytes: &[u8], params: &Parameters) -> InspectReport {
                         report.errors.push(InspectError {
                             line: problem.line,
                             column: problem.column,
-                            message: format!("plan {}: {} (element {})", plan.plan_ref, problem.message, problem.path),
+                            message: format!(
+                                "plan {}: {} (element {})",
+                                plan.plan_ref, problem.message, problem.path
+                            ),
                         });
                     }
                 }
@@ -153,7 +156,10 @@ pub fn inspect(bytes: &[u8], params: &Parameters) -> InspectReport {
         MessageKind::Invoice => match read_invoice(bytes) {
             Ok(invoices) => {
                 for invoice in &invoices {
-                    let problems = invoice.problem.iter().chain(invoice.lines.iter().filter_map(|l| l.problem.as_ref()));
+                    let problems = invoice
+                        .problem
+                        .iter()
+                        .chain(invoice.lines.iter().filter_map(|l| l.problem.as_ref()));
                     for problem in problems {
                         report.errors.push(InspectError {
                             line: problem.line,
@@ -175,7 +181,10 @@ pub fn inspect(bytes: &[u8], params: &Parameters) -> InspectReport {
     report
 }
 
-fn intervention(line: &InterventionSubmission, params: &Parameters) -> (InspectIntervention, Option<InspectError>) {
+fn intervention(
+    line: &InterventionSubmission,
+    params: &Parameters,
+) -> (InspectIntervention, Option<InspectError>) {
     let mut warnings = line.warnings.clone();
     let mut shown = InspectIntervention {
         id: line.line_id.clone(),
@@ -194,7 +203,10 @@ fn intervention(line: &InterventionSubmission, params: &Parameters) -> (InspectI
     let error = line.problem.as_ref().map(|problem| InspectError {
         line: problem.line,
         column: problem.column,
-        message: format!("intervention {}: {} (element {})", line.line_id, problem.message, problem.path),
+        message: format!(
+            "intervention {}: {} (element {})",
+            line.line_id, problem.message, problem.path
+        ),
     });
     match line.action {
         LineAction::StampsOnly => {
@@ -208,32 +220,44 @@ fn intervention(line: &InterventionSubmission, params: &Parameters) -> (InspectI
             shown.rounded_minutes = Some(0);
         }
         LineAction::Count if error.is_none() => {
-            let (start, end) = if line.correction_reason.is_some() || line.corrected_start.is_some() || line.corrected_end.is_some() {
-                (line.corrected_start.or(line.raw_start), line.corrected_end.or(line.raw_end))
+            let (start, end) = if line.correction_reason.is_some()
+                || line.corrected_start.is_some()
+                || line.corrected_end.is_some()
+            {
+                (
+                    line.corrected_start.or(line.raw_start),
+                    line.corrected_end.or(line.raw_end),
+                )
             } else {
                 (line.raw_start, line.raw_end)
             };
             match (start, end) {
-                (Some(start), Some(end)) => match resolve_period(start, end) {
-                    Ok(period) => {
-                        let minutes = period.minutes();
-                        shown.counted_start = Some(to_paris_rfc3339(period.start));
-                        shown.counted_end = Some(to_paris_rfc3339(period.end));
-                        shown.counted_minutes = Some(minutes);
-                        match params.rounding_at(period.day()) {
-                            Ok(rule) => {
-                                let rounded = rule.round(minutes);
-                                if rounded == 0 {
-                                    warnings.push(format!("{minutes} min is under 8 minutes: accepted, billed zero"));
+                (Some(start), Some(end)) => {
+                    match resolve_period(start, end) {
+                        Ok(period) => {
+                            let minutes = period.minutes();
+                            shown.counted_start = Some(to_paris_rfc3339(period.start));
+                            shown.counted_end = Some(to_paris_rfc3339(period.end));
+                            shown.counted_minutes = Some(minutes);
+                            match params.rounding_at(period.day()) {
+                                Ok(rule) => {
+                                    let rounded = rule.round(minutes);
+                                    if rounded == 0 {
+                                        warnings.push(format!("{minutes} min is under 8 minutes: accepted, billed zero"));
+                                    }
+                                    shown.rounded_minutes = Some(rounded);
                                 }
-                                shown.rounded_minutes = Some(rounded);
+                                Err(error) => warnings.push(error.to_string()),
                             }
-                            Err(error) => warnings.push(error.to_string()),
                         }
+                        Err(error) => warnings.push(format!(
+                            "the counted period is not usable: {error} (INVALID_PERIOD)"
+                        )),
                     }
-                    Err(error) => warnings.push(format!("the counted period is not usable: {error} (INVALID_PERIOD)")),
-                },
-                _ => warnings.push("a counted time-stamp is missing (TIMESTAMP_MISSING)".to_owned()),
+                }
+                _ => {
+                    warnings.push("a counted time-stamp is missing (TIMESTAMP_MISSING)".to_owned())
+                }
             }
         }
         LineAction::Count => {}

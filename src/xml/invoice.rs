@@ -62,11 +62,18 @@ static ROOT: Node = branch(
     &[
         branch(
             "CIIHExchangedDocumentContext",
-            &[leaf("VersionID", h(VERSION)), leaf("SpecifiedTransactionID", h(TRANSACTION))],
+            &[
+                leaf("VersionID", h(VERSION)),
+                leaf("SpecifiedTransactionID", h(TRANSACTION)),
+            ],
         ),
         branch(
             "CIIHExchangedDocument",
-            &[leaf("ID", h(ID)), leaf("TypeCode", h(TYPE_CODE)), leaf("IssueDateTime", h(ISSUE))],
+            &[
+                leaf("ID", h(ID)),
+                leaf("TypeCode", h(TYPE_CODE)),
+                leaf("IssueDateTime", h(ISSUE)),
+            ],
         ),
         branch(
             "CIIHSupplyChainTradeTransaction",
@@ -74,7 +81,10 @@ static ROOT: Node = branch(
                 branch(
                     "ApplicableCIIHSupplyChainTradeAgreement",
                     &[
-                        branch("SellerCITradeParty", &[leaf("ID", h(SELLER_ID)), leaf("SIRET", h(SELLER_SIRET))]),
+                        branch(
+                            "SellerCITradeParty",
+                            &[leaf("ID", h(SELLER_ID)), leaf("SIRET", h(SELLER_SIRET))],
+                        ),
                         branch("BuyerCITradeParty", &[leaf("ID", h(BUYER_ID))]),
                         branch(
                             "BuyerOrderReferencedCIReferencedDocument",
@@ -112,7 +122,10 @@ static ROOT: Node = branch(
                 group(
                     LINE_ITEM,
                     &[
-                        branch("AssociatedCIILDocumentLineDocument", &[leaf("LineID", g(LINE_ID))]),
+                        branch(
+                            "AssociatedCIILDocumentLineDocument",
+                            &[leaf("LineID", g(LINE_ID))],
+                        ),
                         branch(
                             "SpecifiedCIILSupplyChainTradeAgreement",
                             &[
@@ -120,7 +133,10 @@ static ROOT: Node = branch(
                                     "BuyerOrderReferencedCIReferencedDocument",
                                     &[leaf("LineID", g(PLAN_REF))],
                                 ),
-                                branch("NetPriceProductCITradePrice", &[leaf("ChargeAmount", g(RATE))]),
+                                branch(
+                                    "NetPriceProductCITradePrice",
+                                    &[leaf("ChargeAmount", g(RATE))],
+                                ),
                             ],
                         ),
                         branch(
@@ -326,7 +342,15 @@ fn map_message(scanned: &Scanned) -> InvoiceMessage {
     let mut warnings = Vec::new();
     let id = header(ID);
     if id.is_none() {
-        note(problem(&ROOT, scanned, h(ID), LINE_ITEM, 0, None, "no invoice number (CIIHExchangedDocument/ID)".to_owned()));
+        note(problem(
+            &ROOT,
+            scanned,
+            h(ID),
+            LINE_ITEM,
+            0,
+            None,
+            "no invoice number (CIIHExchangedDocument/ID)".to_owned(),
+        ));
     }
     let type_code = header(TYPE_CODE);
     let kind = match type_code.as_deref() {
@@ -336,19 +360,40 @@ fn map_message(scanned: &Scanned) -> InvoiceMessage {
             if kind.is_none() {
                 let shown: String = code.chars().take(20).collect();
                 let pos = scanned.header(TYPE_CODE).map(|l| l.pos);
-                note(problem(&ROOT, scanned, h(TYPE_CODE), LINE_ITEM, 0, pos, format!("unknown invoice type code '{shown}': use 380 (invoice) or 384 (regularisation)")));
+                note(problem(
+                    &ROOT,
+                    scanned,
+                    h(TYPE_CODE),
+                    LINE_ITEM,
+                    0,
+                    pos,
+                    format!(
+                        "unknown invoice type code '{shown}': use 380 (invoice) or 384 (regularisation)"
+                    ),
+                ));
             }
             kind
         }
     };
-    let month = scanned.header(PERIOD_START).and_then(|l| l.value().map(|v| (l, v))).and_then(|(l, v)| {
-        let day = parse_day(v);
-        if day.is_none() {
-            let shown: String = v.chars().take(40).collect();
-            note(problem(&ROOT, scanned, h(PERIOD_START), LINE_ITEM, 0, Some(l.pos), format!("unreadable billed period start '{shown}'")));
-        }
-        day.map(YearMonth::of)
-    });
+    let month = scanned
+        .header(PERIOD_START)
+        .and_then(|l| l.value().map(|v| (l, v)))
+        .and_then(|(l, v)| {
+            let day = parse_day(v);
+            if day.is_none() {
+                let shown: String = v.chars().take(40).collect();
+                note(problem(
+                    &ROOT,
+                    scanned,
+                    h(PERIOD_START),
+                    LINE_ITEM,
+                    0,
+                    Some(l.pos),
+                    format!("unreadable billed period start '{shown}'"),
+                ));
+            }
+            day.map(YearMonth::of)
+        });
     if month.is_none() && scanned.header(PERIOD_START).and_then(Leaf::value).is_none() {
         note(problem(&ROOT, scanned, h(PERIOD_START), LINE_ITEM, 0, None, "no billed period (ActualDeliveryCISupplyChainEvent/OccurrenceCISpecifiedPeriod): the month cannot be known".to_owned()));
     }
@@ -379,23 +424,46 @@ fn map_message(scanned: &Scanned) -> InvoiceMessage {
                 line_problem = Some(p);
             }
         };
-        let mut number_of = |slot: usize, what: &str, convert: &dyn Fn(Decimal) -> Option<Decimal>| {
-            let l = leaf(slot)?;
-            let text = l.value()?;
-            let parsed = parse_decimal(text).and_then(convert);
-            if parsed.is_none() {
-                let shown: String = text.chars().take(40).collect();
-                note(problem(&ROOT, scanned, g(slot), LINE_ITEM, number, Some(l.pos), format!("unreadable {what} '{shown}'")));
-            }
-            parsed
-        };
+        let mut number_of =
+            |slot: usize, what: &str, convert: &dyn Fn(Decimal) -> Option<Decimal>| {
+                let l = leaf(slot)?;
+                let text = l.value()?;
+                let parsed = parse_decimal(text).and_then(convert);
+                if parsed.is_none() {
+                    let shown: String = text.chars().take(40).collect();
+                    note(problem(
+                        &ROOT,
+                        scanned,
+                        g(slot),
+                        LINE_ITEM,
+                        number,
+                        Some(l.pos),
+                        format!("unreadable {what} '{shown}'"),
+                    ));
+                }
+                parsed
+            };
         let billed = number_of(QUANTITY, "billed hours", &Some);
         let billed_minutes = billed.and_then(hours_to_minutes);
         let hourly_rate = number_of(RATE, "hourly rate", &Some);
         let amount = number_of(AMOUNT, "line amount", &Some);
-        let plan_ref = value(leaf(PLAN_REF)).or_else(|| if scanned.groups.len() == 1 { header(ORDER_REF) } else { None });
+        let plan_ref = value(leaf(PLAN_REF)).or_else(|| {
+            if scanned.groups.len() == 1 {
+                header(ORDER_REF)
+            } else {
+                None
+            }
+        });
         if plan_ref.is_none() {
-            note(problem(&ROOT, scanned, g(PLAN_REF), LINE_ITEM, number, None, "no plan reference (BuyerOrderReferencedCIReferencedDocument/LineID)".to_owned()));
+            note(problem(
+                &ROOT,
+                scanned,
+                g(PLAN_REF),
+                LINE_ITEM,
+                number,
+                None,
+                "no plan reference (BuyerOrderReferencedCIReferencedDocument/LineID)".to_owned(),
+            ));
         }
         lines.push(InvoiceMessageLine {
             line_id: value(leaf(LINE_ID)),
@@ -449,7 +517,10 @@ pub fn write_invoice(invoice: &InvoiceDocument) -> io::Result<Vec<u8>> {
     out.open("rsm:CIIHExchangedDocument")?;
     out.leaf("ram:ID", &invoice.id)?;
     out.leaf("ram:TypeCode", invoice.kind.type_code())?;
-    out.leaf("ram:IssueDateTime", &invoice.issued_at.format("%Y-%m-%dT%H:%M:%S").to_string())?;
+    out.leaf(
+        "ram:IssueDateTime",
+        &invoice.issued_at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+    )?;
     out.close("rsm:CIIHExchangedDocument")?;
     out.open("rsm:CIIHSupplyChainTradeTransaction")?;
     out.open("ram:ApplicableCIIHSupplyChainTradeAgreement")?;
@@ -466,8 +537,14 @@ pub fn write_invoice(invoice: &InvoiceDocument) -> io::Result<Vec<u8>> {
     out.open("ram:ApplicableCIIHSupplyChainTradeDelivery")?;
     out.open("ram:ActualDeliveryCISupplyChainEvent")?;
     out.open("ram:OccurrenceCISpecifiedPeriod")?;
-    out.leaf("qdt:StartDateTime", &format!("{}T00:00:00", invoice.month.first_day().format("%Y-%m-%d")))?;
-    out.leaf("qdt:EndDateTime", &format!("{}T23:59:59", invoice.month.last_day().format("%Y-%m-%d")))?;
+    out.leaf(
+        "qdt:StartDateTime",
+        &format!("{}T00:00:00", invoice.month.first_day().format("%Y-%m-%d")),
+    )?;
+    out.leaf(
+        "qdt:EndDateTime",
+        &format!("{}T23:59:59", invoice.month.last_day().format("%Y-%m-%d")),
+    )?;
     out.close("ram:OccurrenceCISpecifiedPeriod")?;
     out.close("ram:ActualDeliveryCISupplyChainEvent")?;
     out.close("ram:ApplicableCIIHSupplyChainTradeDelivery")?;
@@ -495,7 +572,11 @@ pub fn write_invoice(invoice: &InvoiceDocument) -> io::Result<Vec<u8>> {
         out.close("ram:NetPriceProductCITradePrice")?;
         out.close("ram:SpecifiedCIILSupplyChainTradeAgreement")?;
         out.open("ram:SpecifiedCIILSupplyChainTradeDelivery")?;
-        out.leaf_with("ram:BilledQuantity", &[("unitCode", "HUR")], &hours(line.billed_minutes))?;
+        out.leaf_with(
+            "ram:BilledQuantity",
+            &[("unitCode", "HUR")],
+            &hours(line.billed_minutes),
+        )?;
         out.open("ram:ShipToCITradeParty")?;
         out.leaf("pie:ID", &line.beneficiary_id)?;
         out.close("ram:ShipToCITradeParty")?;
@@ -506,7 +587,11 @@ pub fn write_invoice(invoice: &InvoiceDocument) -> io::Result<Vec<u8>> {
         out.close("ram:SpecifiedCIILTradeSettlementMonetarySummation")?;
         out.close("ram:SpecifiedCIILSupplyChainTradeSettlement")?;
         out.open("ram:SpecifiedCITradeProduct")?;
-        out.leaf_with("qdt:ID", &edess_list("ESPPADOM_TYPE_AIDE"), invoice.aid_type.code())?;
+        out.leaf_with(
+            "qdt:ID",
+            &edess_list("ESPPADOM_TYPE_AIDE"),
+            invoice.aid_type.code(),
+        )?;
         out.close("ram:SpecifiedCITradeProduct")?;
         out.close(&format!("ram:{LINE_ITEM}"))?;
     }

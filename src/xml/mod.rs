@@ -23,11 +23,11 @@ mod scan;
 pub mod synthetic;
 mod write;
 
+pub use inspect::{InspectError, InspectIntervention, InspectReport, inspect};
 pub use invoice::{
     InvoiceDocument, InvoiceDocumentLine, InvoiceKind, InvoiceMessage, InvoiceMessageLine,
     InvoiceSaad, PartyRef, read_invoice, write_invoice,
 };
-pub use inspect::{InspectError, InspectIntervention, InspectReport, inspect};
 pub use order::{OrderParties, OrderPlan, read_order, write_order};
 
 pub use delivery::{Delivery, DeliveryLine, DeliveryReader, read_delivery};

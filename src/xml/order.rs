@@ -57,7 +57,10 @@ static ROOT: Node = branch(
     &[
         branch(
             "CIOHExchangedDocumentContext",
-            &[leaf("VersionID", h(VERSION)), leaf("SpecifiedTransactionID", h(TRANSACTION))],
+            &[
+                leaf("VersionID", h(VERSION)),
+                leaf("SpecifiedTransactionID", h(TRANSACTION)),
+            ],
         ),
         branch(
             "CIOHExchangedDocument",
@@ -66,7 +69,10 @@ static ROOT: Node = branch(
                 leaf("IssueDateTime", h(ISSUE)),
                 branch(
                     "EffectiveCISpecifiedPeriod",
-                    &[leaf("StartDateTime", h(VALID_FROM)), leaf("EndDateTime", h(VALID_TO))],
+                    &[
+                        leaf("StartDateTime", h(VALID_FROM)),
+                        leaf("EndDateTime", h(VALID_TO)),
+                    ],
                 ),
             ],
         ),
@@ -90,10 +96,16 @@ static ROOT: Node = branch(
                 group(
                     LINE_ITEM,
                     &[
-                        branch("AssociatedCIOLDocumentLineDocument", &[leaf("LineID", g(LINE_ID))]),
+                        branch(
+                            "AssociatedCIOLDocumentLineDocument",
+                            &[leaf("LineID", g(LINE_ID))],
+                        ),
                         branch(
                             "SpecifiedCIOLSupplyChainTradeAgreement",
-                            &[branch("NetPriceProductCITradePrice", &[leaf("ChargeAmount", g(RATE))])],
+                            &[branch(
+                                "NetPriceProductCITradePrice",
+                                &[leaf("ChargeAmount", g(RATE))],
+                            )],
                         ),
                         branch(
                             "SpecifiedCIOLSupplyChainTradeDelivery",
@@ -199,7 +211,8 @@ pub(crate) fn problem(
     pos: Option<Pos>,
     message: String,
 ) -> MessageProblem {
-    let relative = path_of(root, slot).replacen(group_name, &format!("{group_name}[{group_index}]"), 1);
+    let relative =
+        path_of(root, slot).replacen(group_name, &format!("{group_name}[{group_index}]"), 1);
     let pos = pos.unwrap_or(scanned.start);
     MessageProblem {
         message,
@@ -235,13 +248,24 @@ fn map_message(scanned: &Scanned, plans: &mut Vec<OrderPlan>) {
             header_problem = Some(p);
         }
     };
-    let day = |slot: usize, what: &str, first: &mut dyn FnMut(MessageProblem)| -> Option<NaiveDate> {
+    let day = |slot: usize,
+               what: &str,
+               first: &mut dyn FnMut(MessageProblem)|
+     -> Option<NaiveDate> {
         let leaf = scanned.header(slot)?;
         let text = leaf.value()?;
         let parsed = parse_day(text);
         if parsed.is_none() {
             let shown: String = text.chars().take(40).collect();
-            first(problem(&ROOT, scanned, h(slot), LINE_ITEM, 0, Some(leaf.pos), format!("unreadable {what} '{shown}': expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ss")));
+            first(problem(
+                &ROOT,
+                scanned,
+                h(slot),
+                LINE_ITEM,
+                0,
+                Some(leaf.pos),
+                format!("unreadable {what} '{shown}': expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ss"),
+            ));
         }
         parsed
     };
@@ -249,10 +273,27 @@ fn map_message(scanned: &Scanned, plans: &mut Vec<OrderPlan>) {
     let valid_to = day(VALID_TO, "plan end", &mut first);
     let beneficiary_id = header(BENEFICIARY).unwrap_or_default();
     if beneficiary_id.is_empty() {
-        first(problem(&ROOT, scanned, h(BENEFICIARY), LINE_ITEM, 0, None, "no beneficiary id (ShipToCITradeParty/ID)".to_owned()));
+        first(problem(
+            &ROOT,
+            scanned,
+            h(BENEFICIARY),
+            LINE_ITEM,
+            0,
+            None,
+            "no beneficiary id (ShipToCITradeParty/ID)".to_owned(),
+        ));
     }
     if scanned.groups.is_empty() {
-        first(problem(&ROOT, scanned, h(ORDER_ID), LINE_ITEM, 0, None, "the ORDER has no line item (IncludedCIOLSupplyChainTradeLineItem): nothing to import".to_owned()));
+        first(problem(
+            &ROOT,
+            scanned,
+            h(ORDER_ID),
+            LINE_ITEM,
+            0,
+            None,
+            "the ORDER has no line item (IncludedCIOLSupplyChainTradeLineItem): nothing to import"
+                .to_owned(),
+        ));
         plans.push(OrderPlan {
             order_id: header(ORDER_ID),
             plan_ref: header(ORDER_ID).unwrap_or_default(),
@@ -286,9 +327,19 @@ fn map_message(scanned: &Scanned, plans: &mut Vec<OrderPlan>) {
             }
         };
         let mut warnings = Vec::new();
-        let plan_ref = value(leaf(LINE_ID)).or_else(|| header(ORDER_ID)).unwrap_or_default();
+        let plan_ref = value(leaf(LINE_ID))
+            .or_else(|| header(ORDER_ID))
+            .unwrap_or_default();
         if plan_ref.is_empty() {
-            first(problem(&ROOT, scanned, g(LINE_ID), LINE_ITEM, number, None, "no plan reference (line LineID)".to_owned()));
+            first(problem(
+                &ROOT,
+                scanned,
+                g(LINE_ID),
+                LINE_ITEM,
+                number,
+                None,
+                "no plan reference (line LineID)".to_owned(),
+            ));
         }
         let monthly_minutes = leaf(QUANTITY).and_then(|l| l.value().map(|v| (l, v))).and_then(|(l, v)| {
             let minutes = parse_decimal(v)
@@ -366,8 +417,14 @@ pub fn write_order(plans: &[PlanVersion], parties: &OrderParties) -> io::Result<
         out.leaf("ram:ID", &plan.plan_ref)?;
         out.leaf("ram:IssueDateTime", &issued)?;
         out.open("ram:EffectiveCISpecifiedPeriod")?;
-        out.leaf("ram:StartDateTime", &format!("{}T00:00:00", plan.valid_from.format("%Y-%m-%d")))?;
-        out.leaf("ram:EndDateTime", &format!("{}T23:59:59", plan.valid_to.format("%Y-%m-%d")))?;
+        out.leaf(
+            "ram:StartDateTime",
+            &format!("{}T00:00:00", plan.valid_from.format("%Y-%m-%d")),
+        )?;
+        out.leaf(
+            "ram:EndDateTime",
+            &format!("{}T23:59:59", plan.valid_to.format("%Y-%m-%d")),
+        )?;
         out.close("ram:EffectiveCISpecifiedPeriod")?;
         out.close("rsm:CIOHExchangedDocument")?;
         out.open("rsm:CIOHSupplyChainTradeTransaction")?;
@@ -393,7 +450,11 @@ pub fn write_order(plans: &[PlanVersion], parties: &OrderParties) -> io::Result<
         out.close("ram:AssociatedCIOLDocumentLineDocument")?;
         out.open("ram:SpecifiedCIOLSupplyChainTradeAgreement")?;
         out.open("ram:NetPriceProductCITradePrice")?;
-        out.leaf_with("ram:ChargeAmount", &[("currencyID", "EUR")], &amount(plan.hourly_rate))?;
+        out.leaf_with(
+            "ram:ChargeAmount",
+            &[("currencyID", "EUR")],
+            &amount(plan.hourly_rate),
+        )?;
         out.close("ram:NetPriceProductCITradePrice")?;
         out.close("ram:SpecifiedCIOLSupplyChainTradeAgreement")?;
         out.open("ram:SpecifiedCIOLSupplyChainTradeDelivery")?;
@@ -404,10 +465,18 @@ pub fn write_order(plans: &[PlanVersion], parties: &OrderParties) -> io::Result<
         )?;
         out.close("ram:SpecifiedCIOLSupplyChainTradeDelivery")?;
         out.open("ram:SpecifiedCIOLSupplyChainTradeSettlement")?;
-        out.leaf_with("ram:CadreIntervention", &edess_list("ESPPADOM_CADRE"), "PRE")?;
+        out.leaf_with(
+            "ram:CadreIntervention",
+            &edess_list("ESPPADOM_CADRE"),
+            "PRE",
+        )?;
         out.close("ram:SpecifiedCIOLSupplyChainTradeSettlement")?;
         out.open("ram:SpecifiedCITradeProduct")?;
-        out.leaf_with("qdt:ID", &edess_list("ESPPADOM_TYPE_AIDE"), plan.aid_type.code())?;
+        out.leaf_with(
+            "qdt:ID",
+            &edess_list("ESPPADOM_TYPE_AIDE"),
+            plan.aid_type.code(),
+        )?;
         out.close("ram:SpecifiedCITradeProduct")?;
         out.close(&format!("ram:{LINE_ITEM}"))?;
         out.close("rsm:CIOHSupplyChainTradeTransaction")?;
