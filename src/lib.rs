@@ -6,6 +6,8 @@
 //! - [`charter`]: loads the dated parameters of `charter/` into the domain's
 //!   `Parameters`;
 //! - [`http`]: the actix-web adapter (TLS, auth, rate limits, errors, metrics);
+//! - [`xml`]: the ESPPADOM adapter (DELIVERY, ORDER, INVOICE readers and
+//!   writers, `inspect`);
 //! - [`cli`], [`telemetry`]: the binary's command line and logging.
 #![forbid(unsafe_code)]
 
@@ -15,3 +17,4 @@ pub mod domain;
 pub mod http;
 pub mod service;
 pub mod telemetry;
+pub mod xml;
