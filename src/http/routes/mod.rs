@@ -1,0 +1,28 @@
+//! The routes of ../shared/spec/api.md, relative to `/api/v1`.
+//!
+//! One module per resource. A route of the contract that is not built yet is
+//! registered with [`not_built_yet`] and answers 501: never fake data.
+//! Registration uses `web::resource(..)` so that a wrong method answers 405.
+
+use actix_web::web;
+
+use super::not_built_yet;
+
+/// Registers every route of the contract.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Month close, invoices and batches: issue 6.
+    cfg.service(web::resource("/months/{month}/close").route(web::post().to(not_built_yet)))
+        .service(
+            web::resource("/invoices")
+                .route(web::get().to(not_built_yet))
+                .route(web::post().to(not_built_yet)),
+        )
+        .service(web::resource("/invoices/{id}").route(web::get().to(not_built_yet)))
+        .service(web::resource("/invoices/{id}/validate").route(web::post().to(not_built_yet)))
+        .service(
+            web::resource("/batches")
+                .route(web::get().to(not_built_yet))
+                .route(web::post().to(not_built_yet)),
+        )
+        .service(web::resource("/batches/{id}").route(web::get().to(not_built_yet)));
+}
