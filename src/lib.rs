@@ -1,2 +1,3 @@
 //! saad-gateway library.
 pub mod domain;
+pub mod storage;
