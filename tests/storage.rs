@@ -12,25 +12,37 @@ use rust_decimal::Decimal;
 use saad_gateway::domain::model::{Event, LineAction, OverrunAuthorisation};
 use saad_gateway::domain::types::{EventKind, RejectionCode, YearMonth};
 use saad_gateway::storage::{
-    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit,
-    InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus, MonthStatus,
-    PaymentBatchRecord, PlanInsert, Store, StoreError, TokenRecord, TokenRole, Upsert,
+    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit, InvoiceKind,
+    InvoiceLineRecord, InvoiceRecord, InvoiceStatus, MonthStatus, PaymentBatchRecord, PlanInsert,
+    Store, StoreError, TokenRecord, TokenRole, Upsert,
 };
 use support::*;
 
 /// Runs SQL straight on the pool, bypassing the store's API.
 async fn raw_sql(store: &Store, sql: &str) -> Result<u64, StoreError> {
     let done = match store {
-        Store::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.map(|r| r.rows_affected()),
-        Store::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(|r| r.rows_affected()),
+        Store::Sqlite(s) => sqlx::query(sql)
+            .execute(s.pool())
+            .await
+            .map(|r| r.rows_affected()),
+        Store::Postgres(s) => sqlx::query(sql)
+            .execute(s.pool())
+            .await
+            .map(|r| r.rows_affected()),
     };
     done.map_err(StoreError::from)
 }
 
 async fn count(store: &Store, sql: &str) -> i64 {
     match store {
-        Store::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await.expect(sql),
-        Store::Postgres(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await.expect(sql),
+        Store::Sqlite(s) => sqlx::query_scalar(sql)
+            .fetch_one(s.pool())
+            .await
+            .expect(sql),
+        Store::Postgres(s) => sqlx::query_scalar(sql)
+            .fetch_one(s.pool())
+            .await
+            .expect(sql),
     }
 }
 
@@ -38,7 +50,10 @@ async fn count(store: &Store, sql: &str) -> i64 {
 async fn ingest(store: &Store, tid: &str, built: &Built) -> CommitOutcome {
     let now = t("2024-01-02T12:00:00Z");
     let mut tx = store.begin_ingest().await.expect("begin ingest");
-    let _context = tx.load_context(SAAD_A, &built.lines, now).await.expect("context");
+    let _context = tx
+        .load_context(SAAD_A, &built.lines, now)
+        .await
+        .expect("context");
     tx.commit(DeliveryCommit {
         saad_siret: SAAD_A,
         transmission_id: tid,
@@ -77,22 +92,47 @@ mod cases {
             revoked_at: None,
         };
         store.create_token(&token).await.unwrap();
-        assert!(matches!(store.create_token(&token).await, Err(StoreError::Conflict(_))));
-        assert_eq!(store.find_token_by_hash(&token.token_hash).await.unwrap(), Some(token.clone()));
-        store.revoke_token("tok-1", t("2024-01-02T00:00:00Z")).await.unwrap();
-        let revoked = store.find_token_by_hash(&token.token_hash).await.unwrap().unwrap();
+        assert!(matches!(
+            store.create_token(&token).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            store.find_token_by_hash(&token.token_hash).await.unwrap(),
+            Some(token.clone())
+        );
+        store
+            .revoke_token("tok-1", t("2024-01-02T00:00:00Z"))
+            .await
+            .unwrap();
+        let revoked = store
+            .find_token_by_hash(&token.token_hash)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(revoked.revoked_at, Some(t("2024-01-02T00:00:00Z")));
-        assert!(matches!(store.revoke_token("tok-1", t("2024-01-03T00:00:00Z")).await, Err(StoreError::NotFound)));
+        assert!(matches!(
+            store.revoke_token("tok-1", t("2024-01-03T00:00:00Z")).await,
+            Err(StoreError::NotFound)
+        ));
     }
 
     pub async fn plan_versions_are_unique_and_queried_by_saad_and_month(store: &Store) {
         let now = t("2024-01-01T00:00:00Z");
         let v1 = plan("P-1", 1, "B-1", SAAD_A);
-        assert_eq!(store.insert_plan_version(&v1, now).await.unwrap(), PlanInsert::Inserted);
-        assert_eq!(store.insert_plan_version(&v1, now).await.unwrap(), PlanInsert::Identical);
+        assert_eq!(
+            store.insert_plan_version(&v1, now).await.unwrap(),
+            PlanInsert::Inserted
+        );
+        assert_eq!(
+            store.insert_plan_version(&v1, now).await.unwrap(),
+            PlanInsert::Identical
+        );
         let mut changed = v1.clone();
         changed.monthly_minutes = 600;
-        assert!(matches!(store.insert_plan_version(&changed, now).await.unwrap(), PlanInsert::Conflicting(_)));
+        assert!(matches!(
+            store.insert_plan_version(&changed, now).await.unwrap(),
+            PlanInsert::Conflicting(_)
+        ));
         let mut v2 = plan("P-1", 2, "B-1", SAAD_A);
         v2.valid_from = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
         store.insert_plan_version(&v2, now).await.unwrap();
@@ -101,12 +141,27 @@ mod cases {
         other.household_ref = Some("H-1".to_owned());
         store.insert_plan_version(&other, now).await.unwrap();
 
-        assert_eq!(store.plan_versions("P-1").await.unwrap(), vec![v1.clone(), v2.clone()]);
+        assert_eq!(
+            store.plan_versions("P-1").await.unwrap(),
+            vec![v1.clone(), v2.clone()]
+        );
         let march = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
-        assert_eq!(store.saad_plans_on(SAAD_A, march).await.unwrap(), vec![v1.clone()]);
+        assert_eq!(
+            store.saad_plans_on(SAAD_A, march).await.unwrap(),
+            vec![v1.clone()]
+        );
         let july = YearMonth::new(2024, 7).unwrap();
-        assert_eq!(store.saad_plans_in_month(SAAD_A, july).await.unwrap().len(), 2);
-        assert!(store.saad_plans_in_month(SAAD_B, YearMonth::new(2025, 1).unwrap()).await.unwrap().is_empty());
+        assert_eq!(
+            store.saad_plans_in_month(SAAD_A, july).await.unwrap().len(),
+            2
+        );
+        assert!(
+            store
+                .saad_plans_in_month(SAAD_B, YearMonth::new(2025, 1).unwrap())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.plans_in_month(july).await.unwrap().len(), 3);
         assert_eq!(store.household_am_plans("H-1").await.unwrap(), vec![other]);
     }
@@ -119,39 +174,85 @@ mod cases {
             end: None,
             note: None,
         };
-        assert_eq!(store.upsert_event(&event, t("2024-01-10T10:00:00Z")).await.unwrap(), Upsert::Created);
+        assert_eq!(
+            store
+                .upsert_event(&event, t("2024-01-10T10:00:00Z"))
+                .await
+                .unwrap(),
+            Upsert::Created
+        );
         event.end = Some(NaiveDate::from_ymd_opt(2024, 1, 20).unwrap());
-        assert_eq!(store.upsert_event(&event, t("2024-01-21T10:00:00Z")).await.unwrap(), Upsert::Updated);
-        let stored = store.events_of(&["B-1".to_owned(), "B-9".to_owned()]).await.unwrap();
+        assert_eq!(
+            store
+                .upsert_event(&event, t("2024-01-21T10:00:00Z"))
+                .await
+                .unwrap(),
+            Upsert::Updated
+        );
+        let stored = store
+            .events_of(&["B-1".to_owned(), "B-9".to_owned()])
+            .await
+            .unwrap();
         assert_eq!(stored, vec![event.clone()]);
-        let changed = store.events_changed_since(t("2024-01-15T00:00:00Z")).await.unwrap();
+        let changed = store
+            .events_changed_since(t("2024-01-15T00:00:00Z"))
+            .await
+            .unwrap();
         assert_eq!(changed, vec![(event.clone(), t("2024-01-21T10:00:00Z"))]);
-        assert!(store.events_changed_since(t("2024-01-22T00:00:00Z")).await.unwrap().is_empty());
+        assert!(
+            store
+                .events_changed_since(t("2024-01-22T00:00:00Z"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     pub async fn overrun_authorisations_are_summed_by_plan_and_month(store: &Store) {
         let month = YearMonth::new(2024, 2).unwrap();
         for minutes in [60, 30] {
-            let auth = OverrunAuthorisation { plan_ref: "P-1".to_owned(), month, minutes };
-            store.insert_overrun_authorisation(&auth, t("2024-02-01T00:00:00Z")).await.unwrap();
+            let auth = OverrunAuthorisation {
+                plan_ref: "P-1".to_owned(),
+                month,
+                minutes,
+            };
+            store
+                .insert_overrun_authorisation(&auth, t("2024-02-01T00:00:00Z"))
+                .await
+                .unwrap();
         }
         assert_eq!(store.authorised_minutes("P-1", month).await.unwrap(), 90);
-        assert_eq!(store.authorised_minutes("P-1", month.next()).await.unwrap(), 0);
+        assert_eq!(
+            store.authorised_minutes("P-1", month.next()).await.unwrap(),
+            0
+        );
     }
 
     pub async fn a_delivery_is_stored_in_full_and_seen_by_the_next_context(store: &Store) {
         let now = t("2024-01-02T12:00:00Z");
         store.upsert_saad(&saad(SAAD_A), now).await.unwrap();
-        store.insert_plan_version(&plan("P-1", 1, "B-1", SAAD_A), now).await.unwrap();
+        store
+            .insert_plan_version(&plan("P-1", 1, "B-1", SAAD_A), now)
+            .await
+            .unwrap();
         let mut built = accepted_delivery("T1", 30, 0, 1, now);
-        built.result.new_aliases.push(saad_gateway::domain::ingest::BeneficiaryAlias {
-            plan_ref: "P-1".to_owned(),
-            alias_id: "MY-B1".to_owned(),
-            beneficiary_id: "B-1".to_owned(),
-        });
+        built
+            .result
+            .new_aliases
+            .push(saad_gateway::domain::ingest::BeneficiaryAlias {
+                plan_ref: "P-1".to_owned(),
+                alias_id: "MY-B1".to_owned(),
+                beneficiary_id: "B-1".to_owned(),
+            });
         assert_eq!(ingest(store, "T1", &built).await, CommitOutcome::Stored);
-        assert_eq!(count(store, "SELECT COUNT(*) FROM intervention_versions").await, 30);
-        assert_eq!(count(store, "SELECT COUNT(*) FROM current_interventions").await, 30);
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            30
+        );
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM current_interventions").await,
+            30
+        );
         assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps").await, 60);
         let receipt = store.get_receipt(SAAD_A, "T1").await.unwrap().unwrap();
         assert_eq!(receipt.receipt_json, built.receipt);
@@ -166,7 +267,10 @@ mod cases {
         let context = tx.load_context(SAAD_A, &lines, now).await.unwrap();
         tx.rollback().await.unwrap();
         assert_eq!(context.next_sequence, 31);
-        assert_eq!(context.saad.as_ref().map(|s| s.siret.as_str()), Some(SAAD_A));
+        assert_eq!(
+            context.saad.as_ref().map(|s| s.siret.as_str()),
+            Some(SAAD_A)
+        );
         assert_eq!(context.plans.len(), 1);
         assert_eq!(context.aliases.len(), 1);
         assert_eq!(context.priors.len(), 4);
@@ -176,10 +280,19 @@ mod cases {
         assert_eq!(prior.accepted_fingerprint.as_deref(), Some("fp-3"));
         // Neighbours: lines within a day of the stamps (0..=4 span 6 hours),
         // by beneficiary or worker: every line starting before day 2 06:00.
-        let neighbour_ids: BTreeSet<&str> = context.neighbours.iter().map(|n| n.line_id.as_str()).collect();
+        let neighbour_ids: BTreeSet<&str> = context
+            .neighbours
+            .iter()
+            .map(|n| n.line_id.as_str())
+            .collect();
         assert!(neighbour_ids.contains("T1-0") && neighbour_ids.contains("T1-3"));
         assert!(!neighbour_ids.contains("T1-29"), "{neighbour_ids:?}");
-        assert!(context.neighbours.windows(2).all(|w| w[0].sequence < w[1].sequence));
+        assert!(
+            context
+                .neighbours
+                .windows(2)
+                .all(|w| w[0].sequence < w[1].sequence)
+        );
     }
 
     pub async fn same_transmission_twice_stores_one_copy(store: &Store) {
@@ -190,9 +303,15 @@ mod cases {
         let outcome = ingest(store, "T1", &again).await;
         assert_eq!(
             outcome,
-            CommitOutcome::AlreadyStored { receipt_json: built.receipt.clone(), body_hash: "hash-1".to_owned() }
+            CommitOutcome::AlreadyStored {
+                receipt_json: built.receipt.clone(),
+                body_hash: "hash-1".to_owned()
+            }
         );
-        assert_eq!(count(store, "SELECT COUNT(*) FROM intervention_versions").await, 10);
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            10
+        );
         assert_eq!(count(store, "SELECT COUNT(*) FROM receipts").await, 1);
     }
 
@@ -222,32 +341,64 @@ mod cases {
                 })
                 .await
                 .unwrap();
-                store.get_receipt(SAAD_A, "RACE").await.unwrap().unwrap().receipt_json
+                store
+                    .get_receipt(SAAD_A, "RACE")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .receipt_json
             })
         };
         let (a, b) = tokio::join!(run(first), run(second));
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(a, b, "both callers get the same receipt");
         assert_eq!(count(store, "SELECT COUNT(*) FROM receipts").await, 1);
-        assert_eq!(count(store, "SELECT COUNT(*) FROM intervention_versions").await, 200);
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            200
+        );
         assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps").await, 400);
     }
 
     pub async fn raw_stamps_cannot_be_updated(store: &Store) {
         let built = accepted_delivery("T1", 2, 0, 1, t("2024-01-02T12:00:00Z"));
         ingest(store, "T1", &built).await;
-        let refused = raw_sql(store, "UPDATE raw_stamps SET stamp = '2024-01-01T00:00:00Z'").await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
-        let refused = raw_sql(store, "UPDATE intervention_versions SET rounded_minutes = 999").await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
-        assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps WHERE stamp = '2024-01-01T00:00:00Z'").await, 0);
+        let refused = raw_sql(
+            store,
+            "UPDATE raw_stamps SET stamp = '2024-01-01T00:00:00Z'",
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+        let refused = raw_sql(
+            store,
+            "UPDATE intervention_versions SET rounded_minutes = 999",
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+        assert_eq!(
+            count(
+                store,
+                "SELECT COUNT(*) FROM raw_stamps WHERE stamp = '2024-01-01T00:00:00Z'"
+            )
+            .await,
+            0
+        );
     }
 
     pub async fn raw_stamps_cannot_be_deleted(store: &Store) {
         let built = accepted_delivery("T1", 2, 0, 1, t("2024-01-02T12:00:00Z"));
         ingest(store, "T1", &built).await;
         let refused = raw_sql(store, "DELETE FROM raw_stamps").await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
         assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps").await, 4);
     }
 
@@ -267,9 +418,15 @@ mod cases {
                 now,
             })
             .await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
         assert_eq!(store.get_receipt(SAAD_A, "T2").await.unwrap(), None);
-        assert_eq!(count(store, "SELECT COUNT(*) FROM intervention_versions").await, 5);
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            5
+        );
     }
 
     pub async fn withdrawal_and_rejections_are_recorded(store: &Store) {
@@ -282,7 +439,13 @@ mod cases {
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].line_id, "T1-1");
         assert_eq!(rejected[0].reasons, vec!["LATE_TRANSMISSION".to_owned()]);
-        assert!(store.rejected_in_month(SAAD_B, january).await.unwrap().is_empty());
+        assert!(
+            store
+                .rejected_in_month(SAAD_B, january)
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         // T2 withdraws T1-0 and accepts a corrected T1-1.
         let mut withdraw = accepted_delivery("T1", 2, 0, 6, now);
@@ -293,8 +456,18 @@ mod cases {
         withdraw.result.withdrawn.push("T1-0".to_owned());
         withdraw.result.new_raw.clear();
         ingest(store, "T2", &withdraw).await;
-        assert!(store.rejected_in_month(SAAD_A, january).await.unwrap().is_empty());
-        let current: Vec<_> = store.accepted_in_month(january).try_collect().await.unwrap();
+        assert!(
+            store
+                .rejected_in_month(SAAD_A, january)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let current: Vec<_> = store
+            .accepted_in_month(january)
+            .try_collect()
+            .await
+            .unwrap();
         let ids: Vec<&str> = current.iter().map(|c| c.line_id.as_str()).collect();
         assert_eq!(ids, vec!["T1-1", "T1-2", "T1-3", "T1-4"]);
         assert_eq!(count(store, "SELECT COUNT(*) FROM withdrawals").await, 1);
@@ -305,7 +478,11 @@ mod cases {
         // 600 lines every 90 minutes from 1 January 06:00Z: into February.
         ingest(store, "T1", &accepted_delivery("T1", 600, 0, 1, now)).await;
         let january = YearMonth::new(2024, 1).unwrap();
-        let rows: Vec<_> = store.accepted_in_month(january).try_collect().await.unwrap();
+        let rows: Vec<_> = store
+            .accepted_in_month(january)
+            .try_collect()
+            .await
+            .unwrap();
         // Last January start (Paris): 31 Jan 22:59 UTC at the latest.
         let expected = (0..600)
             .filter(|i| {
@@ -314,8 +491,14 @@ mod cases {
             })
             .count();
         assert_eq!(rows.len(), expected);
-        assert!(rows.windows(2).all(|w| w[0].period.start <= w[1].period.start));
-        assert!(rows.iter().all(|r| r.rounded_minutes == 60 && r.plan_ref == "P-1"));
+        assert!(
+            rows.windows(2)
+                .all(|w| w[0].period.start <= w[1].period.start)
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r.rounded_minutes == 60 && r.plan_ref == "P-1")
+        );
     }
 
     pub async fn audit_rows_are_appended_and_immutable(store: &Store) {
@@ -329,7 +512,10 @@ mod cases {
             detail: None,
         };
         store.append_audit(&entry).await.unwrap();
-        assert_eq!(store.audit_since(t("2024-01-01T00:00:00Z")).await.unwrap(), vec![entry]);
+        assert_eq!(
+            store.audit_since(t("2024-01-01T00:00:00Z")).await.unwrap(),
+            vec![entry]
+        );
         assert!(raw_sql(store, "DELETE FROM audit_log").await.is_err());
     }
 
@@ -337,9 +523,15 @@ mod cases {
         let now = t("2024-02-01T12:00:00Z");
         ingest(store, "T1", &accepted_delivery("T1", 2, 0, 1, now)).await;
         let month = YearMonth::new(2024, 1).unwrap();
-        assert_eq!(store.get_month(month).await.unwrap().status, MonthStatus::Open);
+        assert_eq!(
+            store.get_month(month).await.unwrap().status,
+            MonthStatus::Open
+        );
         store.close_month(month, now, "run-1").await.unwrap();
-        assert_eq!(store.get_month(month).await.unwrap().status, MonthStatus::Closed);
+        assert_eq!(
+            store.get_month(month).await.unwrap().status,
+            MonthStatus::Closed
+        );
         let invoice = InvoiceRecord {
             id: "INV-1".to_owned(),
             saad_siret: SAAD_A.to_owned(),
@@ -368,23 +560,63 @@ mod cases {
             participation_amount: Decimal::new(770, 2),
             amount_due: Decimal::new(4130, 2),
             interventions: vec![
-                BilledIntervention { version_id: 1, billed_minutes: 60, rejected_minutes: 0 },
-                BilledIntervention { version_id: 2, billed_minutes: 60, rejected_minutes: 0 },
+                BilledIntervention {
+                    version_id: 1,
+                    billed_minutes: 60,
+                    rejected_minutes: 0,
+                },
+                BilledIntervention {
+                    version_id: 2,
+                    billed_minutes: 60,
+                    rejected_minutes: 0,
+                },
             ],
         }];
         store.insert_invoice(&invoice, &lines).await.unwrap();
-        assert_eq!(store.get_invoice("INV-1", Some(SAAD_A)).await.unwrap(), Some((invoice.clone(), lines.clone())));
-        assert_eq!(store.get_invoice("INV-1", Some(SAAD_B)).await.unwrap(), None);
+        assert_eq!(
+            store.get_invoice("INV-1", Some(SAAD_A)).await.unwrap(),
+            Some((invoice.clone(), lines.clone()))
+        );
+        assert_eq!(
+            store.get_invoice("INV-1", Some(SAAD_B)).await.unwrap(),
+            None
+        );
         assert_eq!(store.list_invoices(month, None).await.unwrap().len(), 1);
         // A pro-forma may still change; a final one may not.
-        raw_sql(store, "UPDATE invoices SET amount_due = '41.31' WHERE id = 'INV-1'").await.unwrap();
-        raw_sql(store, "UPDATE invoices SET amount_due = '41.30' WHERE id = 'INV-1'").await.unwrap();
-        store.set_invoice_status("INV-1", InvoiceStatus::SaadValidated, now).await.unwrap();
-        store.set_invoice_status("INV-1", InvoiceStatus::Final, now).await.unwrap();
-        let refused = raw_sql(store, "UPDATE invoices SET amount_due = '1.00' WHERE id = 'INV-1'").await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+        raw_sql(
+            store,
+            "UPDATE invoices SET amount_due = '41.31' WHERE id = 'INV-1'",
+        )
+        .await
+        .unwrap();
+        raw_sql(
+            store,
+            "UPDATE invoices SET amount_due = '41.30' WHERE id = 'INV-1'",
+        )
+        .await
+        .unwrap();
+        store
+            .set_invoice_status("INV-1", InvoiceStatus::SaadValidated, now)
+            .await
+            .unwrap();
+        store
+            .set_invoice_status("INV-1", InvoiceStatus::Final, now)
+            .await
+            .unwrap();
+        let refused = raw_sql(
+            store,
+            "UPDATE invoices SET amount_due = '1.00' WHERE id = 'INV-1'",
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
         let refused = raw_sql(store, "UPDATE invoice_lines SET amount_due = '1.00'").await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
 
         let batch = PaymentBatchRecord {
             id: "BATCH-1".to_owned(),
@@ -399,14 +631,35 @@ mod cases {
             }],
         };
         store.insert_payment_batch(&batch).await.unwrap();
-        assert_eq!(store.get_payment_batch("BATCH-1").await.unwrap(), Some(batch.clone()));
+        assert_eq!(
+            store.get_payment_batch("BATCH-1").await.unwrap(),
+            Some(batch.clone())
+        );
         assert_eq!(store.list_payment_batches().await.unwrap().len(), 1);
         let paid = store.get_invoice("INV-1", None).await.unwrap().unwrap().0;
-        assert_eq!((paid.status, paid.batch_id.as_deref()), (InvoiceStatus::Paid, Some("BATCH-1")));
-        assert!(matches!(store.insert_payment_batch(&PaymentBatchRecord { id: "BATCH-2".to_owned(), ..batch }).await, Err(StoreError::Conflict(_))));
-        for sql in ["UPDATE payment_batches SET total = '0.00'", "DELETE FROM batch_payments", "DELETE FROM payment_batches"] {
+        assert_eq!(
+            (paid.status, paid.batch_id.as_deref()),
+            (InvoiceStatus::Paid, Some("BATCH-1"))
+        );
+        assert!(matches!(
+            store
+                .insert_payment_batch(&PaymentBatchRecord {
+                    id: "BATCH-2".to_owned(),
+                    ..batch
+                })
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        for sql in [
+            "UPDATE payment_batches SET total = '0.00'",
+            "DELETE FROM batch_payments",
+            "DELETE FROM payment_batches",
+        ] {
             let refused = raw_sql(store, sql).await;
-            assert!(matches!(refused, Err(StoreError::Conflict(_))), "{sql}: {refused:?}");
+            assert!(
+                matches!(refused, Err(StoreError::Conflict(_))),
+                "{sql}: {refused:?}"
+            );
         }
     }
 }

@@ -35,13 +35,18 @@ fn crash_writer_entry() {
         return;
     };
     runtime().block_on(async move {
-        let store = Store::open(&StoreConfig::new(url)).await.expect("writer opens store");
+        let store = Store::open(&StoreConfig::new(url))
+            .await
+            .expect("writer opens store");
         let now = t("2024-01-02T12:00:00Z");
         for k in 0i64.. {
             let tid = format!("D{k}");
             let mut tx = store.begin_ingest().await.expect("begin");
             let probe = accepted_delivery(&tid, LINES, 0, 1, now);
-            let context = tx.load_context(SAAD_A, &probe.lines, now).await.expect("context");
+            let context = tx
+                .load_context(SAAD_A, &probe.lines, now)
+                .await
+                .expect("context");
             let built = accepted_delivery(
                 &tid,
                 LINES,
@@ -71,7 +76,12 @@ fn crash_writer_entry() {
 fn run_and_kill_writer(url: &str) -> Vec<String> {
     let exe = std::env::current_exe().expect("test binary");
     let mut child = Command::new(exe)
-        .args(["--exact", "crash_writer_entry", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_writer_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(WRITER_ENV, url)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -88,7 +98,11 @@ fn run_and_kill_writer(url: &str) -> Vec<String> {
             }
         }
     }
-    assert_eq!(acks.len(), ACKS_BEFORE_KILL, "writer stopped before {ACKS_BEFORE_KILL} acks");
+    assert_eq!(
+        acks.len(),
+        ACKS_BEFORE_KILL,
+        "writer stopped before {ACKS_BEFORE_KILL} acks"
+    );
     // Land the kill inside the next commit rather than between two.
     std::thread::sleep(Duration::from_millis(15));
     child.kill().expect("SIGKILL the writer");
@@ -100,7 +114,11 @@ async fn check_after_crash(store: &Store, acks: &[String]) {
     let lines = i64::try_from(LINES).expect("lines");
     for tid in acks {
         assert!(
-            store.get_receipt(SAAD_A, tid).await.expect("receipt").is_some(),
+            store
+                .get_receipt(SAAD_A, tid)
+                .await
+                .expect("receipt")
+                .is_some(),
             "acknowledged {tid} has no receipt"
         );
     }
@@ -142,10 +160,19 @@ async fn check_after_crash(store: &Store, acks: &[String]) {
     };
     assert_eq!(orphans, 0, "lines stored without their receipt");
     let raw: i64 = match store {
-        Store::Sqlite(s) => sqlx::query_scalar("SELECT COUNT(*) FROM raw_stamps").fetch_one(s.pool()).await.expect("raw"),
-        Store::Postgres(s) => sqlx::query_scalar("SELECT COUNT(*) FROM raw_stamps").fetch_one(s.pool()).await.expect("raw"),
+        Store::Sqlite(s) => sqlx::query_scalar("SELECT COUNT(*) FROM raw_stamps")
+            .fetch_one(s.pool())
+            .await
+            .expect("raw"),
+        Store::Postgres(s) => sqlx::query_scalar("SELECT COUNT(*) FROM raw_stamps")
+            .fetch_one(s.pool())
+            .await
+            .expect("raw"),
     };
-    assert_eq!(raw, 2 * lines * i64::try_from(per_transmission.len()).expect("n"));
+    assert_eq!(
+        raw,
+        2 * lines * i64::try_from(per_transmission.len()).expect("n")
+    );
 }
 
 #[test]
@@ -154,7 +181,9 @@ fn killed_writer_leaves_every_acknowledged_delivery_whole_on_sqlite() {
     let url = format!("sqlite://{}", dir.path().join("crash.db").display());
     let acks = run_and_kill_writer(&url);
     runtime().block_on(async {
-        let store = Store::open(&StoreConfig::new(url)).await.expect("reopen after crash");
+        let store = Store::open(&StoreConfig::new(url))
+            .await
+            .expect("reopen after crash");
         check_after_crash(&store, &acks).await;
     });
 }
@@ -168,13 +197,19 @@ fn killed_writer_leaves_every_acknowledged_delivery_whole_on_postgres() {
     let url = match &db.store {
         Store::Postgres(s) => {
             let options = s.pool().connect_options();
-            format!("{}/{}", server_url(), options.get_database().expect("database name"))
+            format!(
+                "{}/{}",
+                server_url(),
+                options.get_database().expect("database name")
+            )
         }
         Store::Sqlite(_) => unreachable!("postgres harness"),
     };
     let acks = run_and_kill_writer(&url);
     rt.block_on(async {
-        let store = Store::open(&StoreConfig::new(url)).await.expect("reopen after crash");
+        let store = Store::open(&StoreConfig::new(url))
+            .await
+            .expect("reopen after crash");
         check_after_crash(&store, &acks).await;
         store.close().await;
     });

@@ -136,7 +136,7 @@ CREATE TABLE raw_stamps (
     received_at     TEXT NOT NULL,
     transmission_id TEXT NOT NULL,
     PRIMARY KEY (financer_id, saad_siret, line_id, side)
-);
+) WITHOUT ROWID;
 CREATE TRIGGER raw_stamps_no_update BEFORE UPDATE ON raw_stamps
 BEGIN
     SELECT RAISE(ABORT, 'raw_stamps are append-only: raw time-stamps are evidence and cannot be updated');
@@ -209,7 +209,7 @@ CREATE TABLE current_interventions (
     shared_time     INTEGER NOT NULL,
     fingerprint     TEXT,
     PRIMARY KEY (financer_id, saad_siret, line_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX current_interventions_start ON current_interventions (financer_id, counted_start);
 CREATE INDEX current_interventions_beneficiary ON current_interventions (financer_id, beneficiary_id, counted_start);
 CREATE INDEX current_interventions_worker ON current_interventions (financer_id, saad_siret, worker_id, counted_start);

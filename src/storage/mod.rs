@@ -533,7 +533,11 @@ impl Store {
     }
 
     /// Versions assigned to this SAAD that cover `day`.
-    pub async fn saad_plans_on(&self, saad_siret: &str, day: NaiveDate) -> StoreResult<Vec<PlanVersion>> {
+    pub async fn saad_plans_on(
+        &self,
+        saad_siret: &str,
+        day: NaiveDate,
+    ) -> StoreResult<Vec<PlanVersion>> {
         dispatch!(self.saad_plans_between(saad_siret, day, day))
     }
 
@@ -655,7 +659,10 @@ impl Store {
     /// Commits a judged delivery in its own ingestion transaction (for a
     /// caller that judged on a context loaded earlier; the sequence check
     /// refuses a stale context with `Conflict`).
-    pub async fn commit_delivery(&self, delivery: DeliveryCommit<'_>) -> StoreResult<CommitOutcome> {
+    pub async fn commit_delivery(
+        &self,
+        delivery: DeliveryCommit<'_>,
+    ) -> StoreResult<CommitOutcome> {
         self.begin_ingest().await?.commit(delivery).await
     }
 

@@ -101,7 +101,10 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
     // Accepted versions per line id, in order.
     let mut accepted: HashMap<&str, std::collections::VecDeque<usize>> = HashMap::new();
     for (index, a) in result.accepted.iter().enumerate() {
-        accepted.entry(a.line_id.as_str()).or_default().push_back(index);
+        accepted
+            .entry(a.line_id.as_str())
+            .or_default()
+            .push_back(index);
     }
     let withdrawn: std::collections::HashSet<&str> =
         result.withdrawn.iter().map(String::as_str).collect();
@@ -120,11 +123,8 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
         }
     };
 
-    let mut next_id = first_id;
-    for (index, outcome) in result.outcomes.iter().enumerate() {
+    for (id, (index, outcome)) in (first_id..).zip(result.outcomes.iter().enumerate()) {
         let line = delivery.lines.get(index);
-        let id = next_id;
-        next_id += 1;
         let action = line.map(|l| l.action).unwrap_or_default();
         // The accepted version this outcome produced, if any.
         let matched = if outcome.status == LineStatus::Accepted {
@@ -150,7 +150,12 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
         let month = match counted {
             Some(c) => paris_month(c.period.start),
             None => line
-                .and_then(|l| l.raw_start.or(l.raw_end).or(l.corrected_start).or(l.corrected_end))
+                .and_then(|l| {
+                    l.raw_start
+                        .or(l.raw_end)
+                        .or(l.corrected_start)
+                        .or(l.corrected_end)
+                })
                 .map(|s: Stamp| YearMonth::of(s.paris_day()).to_string())
                 .unwrap_or_else(|| paris_month(delivery.now)),
         };
@@ -205,9 +210,15 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
                 rounded_minutes: a.rounded_minutes,
                 corrected: a.corrected,
                 shared_time: a.shared_time,
-                fingerprint: fingerprints.get(a.line_id.as_str()).map(|f| (*f).to_owned()),
+                fingerprint: fingerprints
+                    .get(a.line_id.as_str())
+                    .map(|f| (*f).to_owned()),
             });
-            set_final(&a.line_id, Final::Accepted(rows.current.len() - 1), &mut finals);
+            set_final(
+                &a.line_id,
+                Final::Accepted(rows.current.len() - 1),
+                &mut finals,
+            );
         } else if action == LineAction::Withdraw && withdrawn.contains(outcome.line_id.as_str()) {
             set_final(&outcome.line_id, Final::Withdrawn(id), &mut finals);
         }
@@ -228,7 +239,10 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
                     current.push(row.clone());
                 }
             }
-            Final::Withdrawn(version_id) => rows.withdrawals.push(Withdrawal { line_id, version_id }),
+            Final::Withdrawn(version_id) => rows.withdrawals.push(Withdrawal {
+                line_id,
+                version_id,
+            }),
         }
     }
     rows.current = current;
@@ -288,7 +302,10 @@ pub(crate) fn paris_midnight(day: NaiveDate) -> DateTime<Utc> {
 
 /// `[start, end)` of a month in UTC, month boundaries in Europe/Paris.
 pub(crate) fn month_bounds(month: YearMonth) -> (DateTime<Utc>, DateTime<Utc>) {
-    (paris_midnight(month.first_day()), paris_midnight(month.next().first_day()))
+    (
+        paris_midnight(month.first_day()),
+        paris_midnight(month.next().first_day()),
+    )
 }
 
 /// A JSON array of strings: the list parameter of `IN (…)` on both backends.

@@ -1,7 +1,7 @@
 // Query code shared by both backends. This file is not a module: it is
 // `include!`d by `sqlite.rs` and `postgres.rs`, each of which defines first
 // the names used here (`Db`, `DbRow`, `Conn`, `BackendStore`, `IngestTx`,
-// `ts`, `get_ts`, `dec`, `get_dec`, the `list!` macro, the bulk writers and
+// `ts`, `get_ts`, `dec`, `get_dec`, `list_param`, the `in_list!` macro, the bulk writers and
 // `begin_ingest`). SQL is written with `$n` placeholders, which sqlx binds
 // by number on both engines; where the dialects differ the backend module
 // supplies the statement.
@@ -22,7 +22,7 @@ use crate::domain::model::{
 };
 use crate::domain::time::{Period, Stamp};
 use crate::domain::types::{AidType, EventKind, Household, SaadStatus, Siret, WorkerId, YearMonth};
-use crate::storage::rows::{self, json_list};
+use crate::storage::rows;
 use crate::storage::{
     AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit,
     InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus, MonthIntervention, MonthRecord,
@@ -478,11 +478,11 @@ impl BackendStore {
     }
 
     pub(crate) async fn plan_versions(&self, plan_ref: &str) -> StoreResult<Vec<PlanVersion>> {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query(
             "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
              monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
-             household_ref FROM plan_versions WHERE financer_id = $1 AND plan_ref = $2 ORDER BY version"
-        ))
+             household_ref FROM plan_versions WHERE financer_id = $1 AND plan_ref = $2 ORDER BY version",
+        )
         .bind(&self.financer_id)
         .bind(plan_ref)
         .fetch_all(&self.pool)
@@ -1122,12 +1122,12 @@ async fn events_on<'a>(
 ) -> StoreResult<Vec<Event>> {
     let rows = sqlx::query(concat!(
         "SELECT beneficiary_id, kind, start_date, end_date, note FROM events \
-         WHERE financer_id = $1 AND beneficiary_id IN ",
-        list!("$2"),
+         WHERE financer_id = $1 AND ",
+        in_list!("beneficiary_id", "$2"),
         " ORDER BY beneficiary_id, start_date, kind"
     ))
     .bind(financer_id)
-    .bind(json_list(beneficiary_ids)?)
+    .bind(list_param(beneficiary_ids)?)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(event_from_row).collect()
@@ -1178,12 +1178,12 @@ impl IngestTx {
         // Aliases this SAAD recorded under the ids the lines name.
         let alias_rows = sqlx::query(concat!(
             "SELECT plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
-             WHERE financer_id = $1 AND saad_siret = $2 AND alias_id IN ",
-            list!("$3")
+             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            in_list!("alias_id", "$3")
         ))
         .bind(&financer)
         .bind(saad_siret)
-        .bind(json_list(named_beneficiaries.iter().copied())?)
+        .bind(list_param(named_beneficiaries.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
         let named_aliases = alias_rows
@@ -1205,17 +1205,17 @@ impl IngestTx {
         let plan_rows = sqlx::query(concat!(
             "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
              monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
-             household_ref FROM plan_versions WHERE financer_id = $1 AND (plan_ref IN ",
-            list!("$2"),
+             household_ref FROM plan_versions WHERE financer_id = $1 AND (",
+            in_list!("plan_ref", "$2"),
             " OR plan_ref IN (SELECT plan_ref FROM plan_versions WHERE financer_id = $1 AND saad_siret = $3 \
-             AND beneficiary_id IN ",
-            list!("$4"),
+             AND ",
+            in_list!("beneficiary_id", "$4"),
             ")) ORDER BY plan_ref, version"
         ))
         .bind(&financer)
-        .bind(json_list(plan_refs.iter().copied())?)
+        .bind(list_param(plan_refs.iter().copied())?)
         .bind(saad_siret)
-        .bind(json_list(beneficiaries.iter().copied())?)
+        .bind(list_param(beneficiaries.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
         let plans = plan_rows
@@ -1226,13 +1226,13 @@ impl IngestTx {
 
         let alias_rows = sqlx::query(concat!(
             "SELECT plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
-             WHERE financer_id = $1 AND saad_siret = $2 AND plan_ref IN ",
-            list!("$3"),
+             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            in_list!("plan_ref", "$3"),
             " ORDER BY plan_ref, alias_id"
         ))
         .bind(&financer)
         .bind(saad_siret)
-        .bind(json_list(context_plan_refs.iter().copied())?)
+        .bind(list_param(context_plan_refs.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
         let aliases = alias_rows
@@ -1247,23 +1247,23 @@ impl IngestTx {
         // Priors: raw sides and current accepted version of each line id (this SAAD).
         let raw_rows = sqlx::query(concat!(
             "SELECT line_id, side, stamp, received_at FROM raw_stamps \
-             WHERE financer_id = $1 AND saad_siret = $2 AND line_id IN ",
-            list!("$3")
+             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            in_list!("line_id", "$3")
         ))
         .bind(&financer)
         .bind(saad_siret)
-        .bind(json_list(line_ids.iter().copied())?)
+        .bind(list_param(line_ids.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
         let current_rows = sqlx::query(concat!(
             "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
              plan_ref, sequence, rounded_minutes, corrected, fingerprint FROM current_interventions \
-             WHERE financer_id = $1 AND saad_siret = $2 AND line_id IN ",
-            list!("$3")
+             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            in_list!("line_id", "$3")
         ))
         .bind(&financer)
         .bind(saad_siret)
-        .bind(json_list(line_ids.iter().copied())?)
+        .bind(list_param(line_ids.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
         let mut priors: BTreeMap<String, PriorIntervention> = BTreeMap::new();
@@ -1317,25 +1317,25 @@ impl IngestTx {
             let by_beneficiary = sqlx::query(concat!(
                 "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
                  plan_ref, sequence, rounded_minutes, corrected FROM current_interventions \
-                 WHERE financer_id = $1 AND counted_start < $3 AND counted_end > $2 AND beneficiary_id IN ",
-                list!("$4")
+                 WHERE financer_id = $1 AND counted_start < $3 AND counted_end > $2 AND ",
+                in_list!("beneficiary_id", "$4")
             ))
             .bind(&financer)
             .bind(ts(low))
             .bind(ts(high))
-            .bind(json_list(all_beneficiaries.iter().copied())?)
+            .bind(list_param(all_beneficiaries.iter().copied())?)
             .fetch_all(&mut *conn)
             .await?;
             let by_worker = sqlx::query(concat!(
                 "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
                  plan_ref, sequence, rounded_minutes, corrected FROM current_interventions \
-                 WHERE financer_id = $1 AND saad_siret = $5 AND counted_start < $3 AND counted_end > $2 AND worker_id IN ",
-                list!("$4")
+                 WHERE financer_id = $1 AND saad_siret = $5 AND counted_start < $3 AND counted_end > $2 AND ",
+                in_list!("worker_id", "$4")
             ))
             .bind(&financer)
             .bind(ts(low))
             .bind(ts(high))
-            .bind(json_list(workers.iter().copied())?)
+            .bind(list_param(workers.iter().copied())?)
             .bind(saad_siret)
             .fetch_all(&mut *conn)
             .await?;

@@ -16,8 +16,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::rows::{CurrentRow, RawRow, VersionRow};
 use super::StoreConfig;
+use super::rows::{CurrentRow, RawRow, VersionRow};
 
 type Db = Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
@@ -29,11 +29,17 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// SQLite's default limit of bound variables per statement (3.32+).
 const MAX_BINDS: usize = 32_766;
 
-/// `IN` list parameter: a JSON array of strings.
-macro_rules! list {
-    ($param:literal) => {
-        concat!("(SELECT value FROM json_each(", $param, "))")
+/// `column IN list`, the list bound as a JSON array of strings
+/// ([`list_param`]); SQLite materialises the subquery once.
+macro_rules! in_list {
+    ($column:literal, $param:literal) => {
+        concat!($column, " IN (SELECT value FROM json_each(", $param, "))")
     };
+}
+
+/// A list parameter for [`in_list!`]: a JSON array of strings.
+fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<String> {
+    super::rows::json_list(items)
 }
 
 /// The SQLite store.

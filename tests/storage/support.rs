@@ -33,7 +33,9 @@ impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = Store::open(&StoreConfig::new(url)).await.expect("open sqlite");
+        let store = Store::open(&StoreConfig::new(url))
+            .await
+            .expect("open sqlite");
         TestDb {
             store,
             cleanup: Cleanup::Sqlite(dir),
@@ -48,7 +50,7 @@ impl TestDb {
             "saadgw_test_{}_{}",
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                + 1000 * u64::try_from(Utc::now().timestamp_subsec_micros()).unwrap_or(0)
+                + 1000 * u64::from(Utc::now().timestamp_subsec_micros())
         );
         let connect = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
@@ -61,7 +63,9 @@ impl TestDb {
                 if std::env::var("CI").is_ok_and(|v| v == "true") {
                     panic!("CI=true and PostgreSQL at {admin} is unreachable: {error}");
                 }
-                eprintln!("NOTICE: PostgreSQL unreachable ({error}); skipping PostgreSQL storage test");
+                eprintln!(
+                    "NOTICE: PostgreSQL unreachable ({error}); skipping PostgreSQL storage test"
+                );
                 return None;
             }
         };
@@ -71,7 +75,9 @@ impl TestDb {
             .expect("create test database");
         admin_pool.close().await;
         let url = format!("{}/{name}", server_url());
-        let store = Store::open(&StoreConfig::new(url)).await.expect("open postgres");
+        let store = Store::open(&StoreConfig::new(url))
+            .await
+            .expect("open postgres");
         Some(TestDb {
             store,
             cleanup: Cleanup::Postgres { name },
@@ -82,7 +88,8 @@ impl TestDb {
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub fn server_url() -> String {
-    std::env::var("SAADGW_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("SAADGW_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 pub fn admin_url() -> String {
@@ -101,9 +108,10 @@ impl Drop for TestDb {
                     .expect("runtime");
                 runtime.block_on(async move {
                     if let Ok(pool) = sqlx::PgPool::connect(&admin_url()).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&pool)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&pool)
+                                .await;
                     }
                 });
             })
@@ -113,7 +121,9 @@ impl Drop for TestDb {
 }
 
 pub fn t(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).expect("instant").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .expect("instant")
+        .with_timezone(&Utc)
 }
 
 pub fn saad(siret: &str) -> Saad {
@@ -176,7 +186,10 @@ pub fn accepted_delivery(
     next_sequence: i64,
     now: DateTime<Utc>,
 ) -> Built {
-    let base = Utc.with_ymd_and_hms(2024, 1, 1, 6, 0, 0).single().expect("base");
+    let base = Utc
+        .with_ymd_and_hms(2024, 1, 1, 6, 0, 0)
+        .single()
+        .expect("base");
     let mut lines = Vec::with_capacity(n);
     let mut result = IngestResult::default();
     for i in 0..n {
