@@ -192,7 +192,7 @@ CREATE TABLE current_interventions (
     fingerprint     TEXT,
     PRIMARY KEY (financer_id, saad_siret, line_id)
 );
-CREATE INDEX current_interventions_start ON current_interventions (financer_id, counted_start);
+CREATE INDEX current_interventions_start ON current_interventions (financer_id, counted_start, sequence);
 CREATE INDEX current_interventions_beneficiary ON current_interventions (financer_id, beneficiary_id, counted_start);
 CREATE INDEX current_interventions_worker ON current_interventions (financer_id, saad_siret, worker_id, counted_start);
 

@@ -65,7 +65,8 @@ impl From<sqlx::Error> for StoreError {
                     || code.starts_with("08") // connection exception
                     || code == "53300" // too many connections
                     || code == "57P01" // admin shutdown
-                    || code == "57P03"; // cannot connect now
+                    || code == "57P03" // cannot connect now
+                    || code == "55P03"; // lock_not_available (ingestion lock timeout)
                 if busy {
                     return StoreError::Unavailable(error);
                 }

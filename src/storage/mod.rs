@@ -46,7 +46,8 @@ pub struct StoreConfig {
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before `Unavailable` (503).
     pub acquire_timeout: Duration,
-    /// SQLite: how long a writer waits for the write lock before giving up.
+    /// How long a writer waits for the write lock (SQLite busy timeout) or
+    /// the ingestion lock (PostgreSQL `lock_timeout`) before `Unavailable`.
     pub busy_timeout: Duration,
     /// The financer (département) this deployment serves; carried on every row.
     pub financer_id: String,

@@ -41,6 +41,7 @@ fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<Vec<S
 pub struct PgStore {
     pub(crate) pool: PgPool,
     pub(crate) financer_id: String,
+    lock_timeout: std::time::Duration,
 }
 
 impl PgStore {
@@ -55,6 +56,7 @@ impl PgStore {
         Ok(Self {
             pool,
             financer_id: config.financer_id.clone(),
+            lock_timeout: config.busy_timeout,
         })
     }
 
@@ -69,6 +71,11 @@ impl PgStore {
 
     pub(crate) async fn begin_ingest(&self) -> StoreResult<IngestTx> {
         let mut tx = self.pool.begin().await?;
+        // Wait for the lock no longer than a SQLite writer would (then 503).
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(format!("{}ms", self.lock_timeout.as_millis()))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(rows::ingest_lock_key())
             .execute(&mut *tx)

@@ -132,8 +132,8 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
             match accepted.get_mut(outcome.line_id.as_str()) {
                 Some(queue) => match queue.front() {
                     Some(&ai)
-                        if result.accepted.get(ai).map(|a| a.period) == period
-                            || period.is_none() =>
+                        if period.is_some()
+                            && result.accepted.get(ai).map(|a| a.period) == period =>
                     {
                         queue.pop_front();
                         Some(ai)
@@ -324,4 +324,40 @@ pub(crate) fn ingest_lock_key() -> i64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn month_bounds_are_paris_midnights() {
+        let (start, end) = month_bounds(YearMonth::new(2024, 3).unwrap());
+        assert_eq!(start, utc("2024-02-29T23:00:00Z"));
+        // April starts after the spring change: UTC+2.
+        assert_eq!(end, utc("2024-03-31T22:00:00Z"));
+    }
+
+    #[test]
+    fn an_instant_late_on_the_last_utc_day_belongs_to_the_next_paris_month() {
+        assert_eq!(paris_month(utc("2024-01-31T23:30:00Z")), "2024-02");
+        assert_eq!(paris_month(utc("2024-01-31T22:59:00Z")), "2024-01");
+    }
+
+    #[test]
+    fn the_ingest_lock_key_is_stable() {
+        assert_eq!(ingest_lock_key(), ingest_lock_key());
+        assert_ne!(ingest_lock_key(), 0);
+    }
+
+    #[test]
+    fn json_lists_escape_their_items() {
+        assert_eq!(json_list(["a", "b\"c"]).unwrap(), r#"["a","b\"c"]"#);
+    }
 }

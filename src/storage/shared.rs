@@ -1309,6 +1309,9 @@ impl IngestTx {
         if let (Some(min), Some(max)) = (instants.iter().min(), instants.iter().max()) {
             let low = *min - ChronoDuration::days(1);
             let high = *max + ChronoDuration::days(1);
+            // An accepted period is at most 24 h long (R1), so one that ends
+            // after `low` starts after `low - 24 h`: a bounded index range.
+            let earliest_start = low - ChronoDuration::days(1);
             let all_beneficiaries: BTreeSet<&str> = beneficiaries
                 .iter()
                 .copied()
@@ -1317,19 +1320,21 @@ impl IngestTx {
             let by_beneficiary = sqlx::query(concat!(
                 "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
                  plan_ref, sequence, rounded_minutes, corrected FROM current_interventions \
-                 WHERE financer_id = $1 AND counted_start < $3 AND counted_end > $2 AND ",
+                 WHERE financer_id = $1 AND counted_start >= $5 AND counted_start < $3 AND counted_end > $2 AND ",
                 in_list!("beneficiary_id", "$4")
             ))
             .bind(&financer)
             .bind(ts(low))
             .bind(ts(high))
             .bind(list_param(all_beneficiaries.iter().copied())?)
+            .bind(ts(earliest_start))
             .fetch_all(&mut *conn)
             .await?;
             let by_worker = sqlx::query(concat!(
                 "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
                  plan_ref, sequence, rounded_minutes, corrected FROM current_interventions \
-                 WHERE financer_id = $1 AND saad_siret = $5 AND counted_start < $3 AND counted_end > $2 AND ",
+                 WHERE financer_id = $1 AND saad_siret = $5 AND counted_start >= $6 AND counted_start < $3 \
+                 AND counted_end > $2 AND ",
                 in_list!("worker_id", "$4")
             ))
             .bind(&financer)
@@ -1337,6 +1342,7 @@ impl IngestTx {
             .bind(ts(high))
             .bind(list_param(workers.iter().copied())?)
             .bind(saad_siret)
+            .bind(ts(earliest_start))
             .fetch_all(&mut *conn)
             .await?;
             for row in by_beneficiary.iter().chain(by_worker.iter()) {
