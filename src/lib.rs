@@ -8,6 +8,8 @@
 //! - [`http`]: the actix-web adapter (TLS, auth, rate limits, errors, metrics);
 //! - [`xml`]: the ESPPADOM adapter (DELIVERY, ORDER, INVOICE readers and
 //!   writers, `inspect`);
+//! - [`storage`]: sqlx storage on SQLite (default) and PostgreSQL;
+//! - [`service`]: the use cases tying rules, storage and adapters together;
 //! - [`cli`], [`telemetry`]: the binary's command line and logging.
 #![forbid(unsafe_code)]
 
@@ -16,5 +18,6 @@ pub mod cli;
 pub mod domain;
 pub mod http;
 pub mod service;
+pub mod storage;
 pub mod telemetry;
 pub mod xml;

@@ -3,4 +3,6 @@
 //! (`crate::xml`). The HTTP routes and the demo call these; they hold no
 //! rule of their own.
 
+pub mod ingest;
+pub mod plans;
 pub mod receipt;

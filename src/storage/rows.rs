@@ -1,0 +1,363 @@
+//! Backend-agnostic preparation of what a commit writes: the judged lines
+//! turned into rows (intervention versions, current pointers, raw stamps),
+//! plus small encoders shared by both backends.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Europe::Paris;
+
+use super::{DeliveryCommit, StoreError, StoreResult};
+use crate::domain::ingest::Side;
+use crate::domain::model::{LineAction, LineStatus};
+use crate::domain::time::Stamp;
+use crate::domain::types::YearMonth;
+
+/// One row of `intervention_versions`.
+#[derive(Debug, Clone)]
+pub(crate) struct VersionRow {
+    pub id: i64,
+    pub line_id: String,
+    pub line_no: i64,
+    pub action: &'static str,
+    pub status: &'static str,
+    pub reasons: String,
+    pub warnings: String,
+    pub plan_ref: Option<String>,
+    pub beneficiary_id: Option<String>,
+    pub worker_id: Option<String>,
+    pub counted_start: Option<DateTime<Utc>>,
+    pub counted_end: Option<DateTime<Utc>>,
+    pub counted_minutes: i64,
+    pub rounded_minutes: i64,
+    pub corrected: bool,
+    pub declarative: bool,
+    pub correction_reason: Option<String>,
+    pub corrected_start: Option<String>,
+    pub corrected_end: Option<String>,
+    pub timesheet_ref: Option<String>,
+    pub raw_received_at: Option<DateTime<Utc>>,
+    pub sequence: Option<i64>,
+    pub month: String,
+    pub fingerprint: Option<String>,
+}
+
+/// One row of `current_interventions`.
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentRow {
+    pub line_id: String,
+    pub version_id: i64,
+    pub sequence: i64,
+    pub plan_ref: String,
+    pub beneficiary_id: String,
+    pub worker_id: Option<String>,
+    pub counted_start: DateTime<Utc>,
+    pub counted_end: DateTime<Utc>,
+    pub rounded_minutes: i64,
+    pub corrected: bool,
+    pub shared_time: bool,
+    pub fingerprint: Option<String>,
+}
+
+/// One row of `raw_stamps`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawRow {
+    pub line_id: String,
+    pub side: &'static str,
+    pub stamp: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A withdrawal: the current pointer of `line_id` goes away.
+#[derive(Debug, Clone)]
+pub(crate) struct Withdrawal {
+    pub line_id: String,
+    pub version_id: i64,
+}
+
+/// Everything a commit writes besides the receipt and aliases.
+#[derive(Debug, Default)]
+pub(crate) struct CommitRows {
+    pub versions: Vec<VersionRow>,
+    pub current: Vec<CurrentRow>,
+    pub withdrawals: Vec<Withdrawal>,
+    pub raw: Vec<RawRow>,
+    /// Smallest acceptance sequence handed out by this delivery.
+    pub min_sequence: Option<i64>,
+}
+
+enum Final {
+    Accepted(usize),
+    Withdrawn(i64),
+}
+
+/// Turns a judged delivery into rows; version ids start at `first_id`.
+pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> StoreResult<CommitRows> {
+    let result = delivery.result;
+    let mut fingerprints: HashMap<&str, &str> = HashMap::new();
+    for (line_id, fp) in &result.fingerprints {
+        fingerprints.insert(line_id.as_str(), fp.as_str());
+    }
+    // Accepted versions per line id, in order.
+    let mut accepted: HashMap<&str, std::collections::VecDeque<usize>> = HashMap::new();
+    for (index, a) in result.accepted.iter().enumerate() {
+        accepted
+            .entry(a.line_id.as_str())
+            .or_default()
+            .push_back(index);
+    }
+    let withdrawn: std::collections::HashSet<&str> =
+        result.withdrawn.iter().map(String::as_str).collect();
+
+    let mut rows = CommitRows::default();
+    let mut finals: Vec<(String, Final)> = Vec::new();
+    let mut final_index: HashMap<String, usize> = HashMap::new();
+    let mut set_final = |line_id: &str, state: Final, finals: &mut Vec<(String, Final)>| {
+        if let Some(&i) = final_index.get(line_id) {
+            if let Some(slot) = finals.get_mut(i) {
+                slot.1 = state;
+            }
+        } else {
+            final_index.insert(line_id.to_owned(), finals.len());
+            finals.push((line_id.to_owned(), state));
+        }
+    };
+
+    for (id, (index, outcome)) in (first_id..).zip(result.outcomes.iter().enumerate()) {
+        let line = delivery.lines.get(index);
+        let action = line.map(|l| l.action).unwrap_or_default();
+        // The accepted version this outcome produced, if any.
+        let matched = if outcome.status == LineStatus::Accepted {
+            let period = outcome.counted.map(|c| c.period);
+            match accepted.get_mut(outcome.line_id.as_str()) {
+                Some(queue) => match queue.front() {
+                    Some(&ai)
+                        if period.is_some()
+                            && result.accepted.get(ai).map(|a| a.period) == period =>
+                    {
+                        queue.pop_front();
+                        Some(ai)
+                    }
+                    _ => None,
+                },
+                None => None,
+            }
+        } else {
+            None
+        };
+        let accepted_version = matched.and_then(|ai| result.accepted.get(ai));
+        let counted = outcome.counted;
+        let month = match counted {
+            Some(c) => paris_month(c.period.start),
+            None => line
+                .and_then(|l| {
+                    l.raw_start
+                        .or(l.raw_end)
+                        .or(l.corrected_start)
+                        .or(l.corrected_end)
+                })
+                .map(|s: Stamp| YearMonth::of(s.paris_day()).to_string())
+                .unwrap_or_else(|| paris_month(delivery.now)),
+        };
+        let reasons: Vec<&str> = outcome.reasons.iter().map(|r| r.code()).collect();
+        rows.versions.push(VersionRow {
+            id,
+            line_id: outcome.line_id.clone(),
+            line_no: i64::try_from(index).unwrap_or(i64::MAX) + 1,
+            action: action_code(action),
+            status: match outcome.status {
+                LineStatus::Accepted => "accepted",
+                LineStatus::Rejected => "rejected",
+            },
+            reasons: reasons.join(","),
+            warnings: serde_json::to_string(&outcome.warnings)?,
+            plan_ref: outcome.plan_ref.clone(),
+            beneficiary_id: outcome.beneficiary_id.clone(),
+            worker_id: accepted_version
+                .and_then(|a| a.worker_id.as_ref())
+                .or_else(|| line.and_then(|l| l.worker_id.as_ref()))
+                .map(|w| w.as_str().to_owned()),
+            counted_start: counted.map(|c| c.period.start),
+            counted_end: counted.map(|c| c.period.end),
+            counted_minutes: outcome.counted_minutes,
+            rounded_minutes: outcome.rounded_minutes,
+            corrected: counted.is_some_and(|c| c.corrected),
+            declarative: counted.is_some_and(|c| c.declarative),
+            correction_reason: counted
+                .and_then(|c| c.reason.map(|r| r.code().to_owned()))
+                .or_else(|| line.and_then(|l| l.correction_reason.clone())),
+            corrected_start: line.and_then(|l| l.corrected_start.map(|s| s.to_string())),
+            corrected_end: line.and_then(|l| l.corrected_end.map(|s| s.to_string())),
+            timesheet_ref: line.and_then(|l| l.timesheet_ref.clone()),
+            raw_received_at: outcome.raw_received_at,
+            sequence: accepted_version.map(|a| a.sequence),
+            month,
+            fingerprint: accepted_version
+                .and_then(|a| fingerprints.get(a.line_id.as_str()))
+                .map(|f| (*f).to_owned()),
+        });
+        if let Some(a) = accepted_version {
+            rows.min_sequence = Some(rows.min_sequence.map_or(a.sequence, |m| m.min(a.sequence)));
+            rows.current.push(CurrentRow {
+                line_id: a.line_id.clone(),
+                version_id: id,
+                sequence: a.sequence,
+                plan_ref: a.plan_ref.clone(),
+                beneficiary_id: a.beneficiary_id.clone(),
+                worker_id: a.worker_id.as_ref().map(|w| w.as_str().to_owned()),
+                counted_start: a.period.start,
+                counted_end: a.period.end,
+                rounded_minutes: a.rounded_minutes,
+                corrected: a.corrected,
+                shared_time: a.shared_time,
+                fingerprint: fingerprints
+                    .get(a.line_id.as_str())
+                    .map(|f| (*f).to_owned()),
+            });
+            set_final(
+                &a.line_id,
+                Final::Accepted(rows.current.len() - 1),
+                &mut finals,
+            );
+        } else if action == LineAction::Withdraw && withdrawn.contains(outcome.line_id.as_str()) {
+            set_final(&outcome.line_id, Final::Withdrawn(id), &mut finals);
+        }
+    }
+    // Accepted versions the outcomes did not account for: refuse rather than
+    // silently drop evidence of what was decided.
+    if accepted.values().any(|q| !q.is_empty()) {
+        return Err(StoreError::other(
+            "ingest result lists an accepted version that matches no accepted receipt line",
+        ));
+    }
+    // Keep only the final state of each line id.
+    let mut current = Vec::new();
+    for (line_id, state) in finals {
+        match state {
+            Final::Accepted(i) => {
+                if let Some(row) = rows.current.get(i) {
+                    current.push(row.clone());
+                }
+            }
+            Final::Withdrawn(version_id) => rows.withdrawals.push(Withdrawal {
+                line_id,
+                version_id,
+            }),
+        }
+    }
+    rows.current = current;
+    for (line_id, raw) in &result.new_raw {
+        rows.raw.push(RawRow {
+            line_id: line_id.clone(),
+            side: side_code(raw.side),
+            stamp: raw.stamp.to_string(),
+            received_at: raw.received_at,
+        });
+    }
+    Ok(rows)
+}
+
+/// Wire code of a line action.
+pub(crate) fn action_code(action: LineAction) -> &'static str {
+    match action {
+        LineAction::Count => "count",
+        LineAction::StampsOnly => "stamps_only",
+        LineAction::Withdraw => "withdraw",
+    }
+}
+
+/// Wire code of a stamp side.
+pub(crate) fn side_code(side: Side) -> &'static str {
+    match side {
+        Side::Start => "start",
+        Side::End => "end",
+    }
+}
+
+/// Parses a stored side.
+pub(crate) fn parse_side(text: &str) -> StoreResult<Side> {
+    match text {
+        "start" => Ok(Side::Start),
+        "end" => Ok(Side::End),
+        other => Err(StoreError::corrupt(format!("raw stamp side '{other}'"))),
+    }
+}
+
+/// `YYYY-MM` of an instant in Europe/Paris.
+pub(crate) fn paris_month(instant: DateTime<Utc>) -> String {
+    let local = instant.with_timezone(&Paris);
+    format!("{:04}-{:02}", local.year(), local.month())
+}
+
+/// UTC instant of local midnight (Europe/Paris) starting `day`.
+pub(crate) fn paris_midnight(day: NaiveDate) -> DateTime<Utc> {
+    let naive = day.and_time(NaiveTime::MIN);
+    Paris
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        // Midnight never falls in a French DST gap; keep a total function anyway.
+        .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
+}
+
+/// `[start, end)` of a month in UTC, month boundaries in Europe/Paris.
+pub(crate) fn month_bounds(month: YearMonth) -> (DateTime<Utc>, DateTime<Utc>) {
+    (
+        paris_midnight(month.first_day()),
+        paris_midnight(month.next().first_day()),
+    )
+}
+
+/// A JSON array of strings: the list parameter of `IN (…)` on both backends.
+pub(crate) fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<String> {
+    let items: Vec<&str> = items.into_iter().collect();
+    Ok(serde_json::to_string(&items)?)
+}
+
+/// Stable 64-bit key (FNV-1a of a constant name) of the ingestion advisory
+/// lock. One lock for the deployment: intervention version ids are global,
+/// acceptance sequences per financer, both allocated under this lock.
+pub(crate) fn ingest_lock_key() -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "saad-gateway/ingest".bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn month_bounds_are_paris_midnights() {
+        let (start, end) = month_bounds(YearMonth::new(2024, 3).unwrap());
+        assert_eq!(start, utc("2024-02-29T23:00:00Z"));
+        // April starts after the spring change: UTC+2.
+        assert_eq!(end, utc("2024-03-31T22:00:00Z"));
+    }
+
+    #[test]
+    fn an_instant_late_on_the_last_utc_day_belongs_to_the_next_paris_month() {
+        assert_eq!(paris_month(utc("2024-01-31T23:30:00Z")), "2024-02");
+        assert_eq!(paris_month(utc("2024-01-31T22:59:00Z")), "2024-01");
+    }
+
+    #[test]
+    fn the_ingest_lock_key_is_stable() {
+        assert_eq!(ingest_lock_key(), ingest_lock_key());
+        assert_ne!(ingest_lock_key(), 0);
+    }
+
+    #[test]
+    fn json_lists_escape_their_items() {
+        assert_eq!(json_list(["a", "b\"c"]).unwrap(), r#"["a","b\"c"]"#);
+    }
+}

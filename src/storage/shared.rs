@@ -1,0 +1,1484 @@
+// Query code shared by both backends. This file is not a module: it is
+// `include!`d by `sqlite.rs` and `postgres.rs`, each of which defines first
+// the names used here (`Db`, `DbRow`, `Conn`, `BackendStore`, `IngestTx`,
+// `ts`, `get_ts`, `dec`, `get_dec`, `list_param`, the `in_list!` macro, the bulk writers and
+// `begin_ingest`). SQL is written with `$n` placeholders, which sqlx binds
+// by number on both engines; where the dialects differ the backend module
+// supplies the statement.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use rust_decimal::Decimal;
+use sqlx::Row;
+
+use crate::domain::ingest::{
+    AcceptedIntervention, BeneficiaryAlias, IngestContext, PriorIntervention, RawStamp,
+};
+use crate::domain::model::{
+    Address, Event, InterventionSubmission, OverrunAuthorisation, PlanVersion, Saad, SaadAidType,
+    Tariff,
+};
+use crate::domain::time::{Period, Stamp};
+use crate::domain::types::{AidType, EventKind, Household, SaadStatus, Siret, WorkerId, YearMonth};
+use crate::storage::rows;
+use crate::storage::{
+    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit,
+    InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus, MonthIntervention, MonthRecord,
+    MonthStatus, PaymentBatchRecord, PlanInsert, RejectedIntervention, StoreError, StoreResult,
+    StoredReceipt, TokenRecord, TokenRole, Upsert,
+};
+
+fn get<'r, T>(row: &'r DbRow, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+{
+    Ok(row.try_get::<T, _>(column)?)
+}
+
+fn parse_code<T: std::str::FromStr>(text: &str, what: &str) -> StoreResult<T> {
+    text.parse()
+        .map_err(|_| StoreError::corrupt(format!("{what} '{text}'")))
+}
+
+fn to_i64(value: u32) -> i64 {
+    i64::from(value)
+}
+
+fn to_u32(value: i64, what: &str) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|_| StoreError::corrupt(format!("{what} {value}")))
+}
+
+fn invoice_kind_code(kind: InvoiceKind) -> &'static str {
+    match kind {
+        InvoiceKind::Proforma => "proforma",
+        InvoiceKind::Regularisation => "regularisation",
+    }
+}
+
+fn invoice_status_code(status: InvoiceStatus) -> &'static str {
+    match status {
+        InvoiceStatus::Proforma => "proforma",
+        InvoiceStatus::SaadValidated => "saad_validated",
+        InvoiceStatus::Final => "final",
+        InvoiceStatus::Paid => "paid",
+    }
+}
+
+fn plan_from_row(row: &DbRow) -> StoreResult<PlanVersion> {
+    let siret: String = get(row, "saad_siret")?;
+    let gir: Option<i64> = get(row, "gir")?;
+    let household: Option<String> = get(row, "household")?;
+    Ok(PlanVersion {
+        plan_ref: get(row, "plan_ref")?,
+        version: to_u32(get(row, "version")?, "plan version")?,
+        beneficiary_id: get(row, "beneficiary_id")?,
+        saad_siret: Siret::parse(&siret).map_err(|e| StoreError::corrupt(e.message))?,
+        aid_type: parse_code::<AidType>(&get::<String>(row, "aid_type")?, "aid type")?,
+        gir: gir
+            .map(|g| u8::try_from(g).map_err(|_| StoreError::corrupt(format!("GIR {g}"))))
+            .transpose()?,
+        household: household
+            .map(|h| parse_code::<Household>(&h, "household"))
+            .transpose()?,
+        valid_from: get(row, "valid_from")?,
+        valid_to: get(row, "valid_to")?,
+        monthly_minutes: to_u32(get(row, "monthly_minutes")?, "monthly minutes")?,
+        hourly_rate: get_dec(row, "hourly_rate")?,
+        participation_rate: get_dec_opt(row, "participation_rate")?,
+        coverage_rate: get_dec_opt(row, "coverage_rate")?,
+        monthly_amount: get_dec(row, "monthly_amount")?,
+        respite_exemption: get(row, "respite_exemption")?,
+        household_ref: get(row, "household_ref")?,
+    })
+}
+
+fn event_from_row(row: &DbRow) -> StoreResult<Event> {
+    Ok(Event {
+        beneficiary_id: get(row, "beneficiary_id")?,
+        kind: parse_code::<EventKind>(&get::<String>(row, "kind")?, "event kind")?,
+        start: get(row, "start_date")?,
+        end: get(row, "end_date")?,
+        note: get(row, "note")?,
+    })
+}
+
+fn token_from_row(row: &DbRow) -> StoreResult<TokenRecord> {
+    Ok(TokenRecord {
+        id: get(row, "id")?,
+        role: TokenRole::parse(&get::<String>(row, "role")?)?,
+        saad_siret: get(row, "saad_siret")?,
+        token_hash: get(row, "token_hash")?,
+        created_at: get_ts(row, "created_at")?,
+        revoked_at: get_ts_opt(row, "revoked_at")?,
+    })
+}
+
+fn accepted_from_row(row: &DbRow) -> StoreResult<AcceptedIntervention> {
+    let worker: Option<String> = get(row, "worker_id")?;
+    Ok(AcceptedIntervention {
+        saad_siret: get(row, "saad_siret")?,
+        line_id: get(row, "line_id")?,
+        beneficiary_id: get(row, "beneficiary_id")?,
+        worker_id: worker
+            .map(|w| WorkerId::parse(&w).map_err(|e| StoreError::corrupt(e.message)))
+            .transpose()?,
+        period: Period {
+            start: get_ts(row, "counted_start")?,
+            end: get_ts(row, "counted_end")?,
+        },
+        shared_time: get(row, "shared_time")?,
+        plan_ref: get(row, "plan_ref")?,
+        sequence: get(row, "sequence")?,
+        rounded_minutes: get(row, "rounded_minutes")?,
+        corrected: get(row, "corrected")?,
+    })
+}
+
+fn invoice_from_row(row: &DbRow) -> StoreResult<InvoiceRecord> {
+    let kind = match get::<String>(row, "kind")?.as_str() {
+        "proforma" => InvoiceKind::Proforma,
+        "regularisation" => InvoiceKind::Regularisation,
+        other => return Err(StoreError::corrupt(format!("invoice kind '{other}'"))),
+    };
+    let status = match get::<String>(row, "status")?.as_str() {
+        "proforma" => InvoiceStatus::Proforma,
+        "saad_validated" => InvoiceStatus::SaadValidated,
+        "final" => InvoiceStatus::Final,
+        "paid" => InvoiceStatus::Paid,
+        other => return Err(StoreError::corrupt(format!("invoice status '{other}'"))),
+    };
+    Ok(InvoiceRecord {
+        id: get(row, "id")?,
+        saad_siret: get(row, "saad_siret")?,
+        aid_type: parse_code::<AidType>(&get::<String>(row, "aid_type")?, "aid type")?,
+        month: parse_code::<YearMonth>(&get::<String>(row, "month")?, "month")?,
+        kind,
+        status,
+        line_count: get(row, "line_count")?,
+        billed_minutes: get(row, "billed_minutes")?,
+        rejected_minutes: get(row, "rejected_minutes")?,
+        valued_amount: get_dec(row, "valued_amount")?,
+        participation_amount: get_dec(row, "participation_amount")?,
+        amount_due: get_dec(row, "amount_due")?,
+        created_at: get_ts(row, "created_at")?,
+        close_run_id: get(row, "close_run_id")?,
+        batch_id: get(row, "batch_id")?,
+    })
+}
+
+async fn saad_on(conn: &mut Conn, financer_id: &str, siret: &str) -> StoreResult<Option<Saad>> {
+    let Some(row) = sqlx::query(
+        "SELECT siret, name, iban, bic, declarative, finess, legal_category, account_holder, \
+         address_line1, address_postcode, address_city, address_country \
+         FROM saads WHERE financer_id = $1 AND siret = $2",
+    )
+    .bind(financer_id)
+    .bind(siret)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let aid_rows = sqlx::query(
+        "SELECT aid_type, status FROM saad_aid_types WHERE financer_id = $1 AND siret = $2 ORDER BY aid_type",
+    )
+    .bind(financer_id)
+    .bind(siret)
+    .fetch_all(&mut *conn)
+    .await?;
+    let tariff_rows = sqlx::query(
+        "SELECT aid_type, valid_from, valid_to, hourly_rate FROM saad_tariffs \
+         WHERE financer_id = $1 AND siret = $2 ORDER BY aid_type, valid_from",
+    )
+    .bind(financer_id)
+    .bind(siret)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut aid_types = Vec::new();
+    for aid in &aid_rows {
+        let code: String = get(aid, "aid_type")?;
+        let mut tariffs = Vec::new();
+        for t in &tariff_rows {
+            if get::<String>(t, "aid_type")? == code {
+                tariffs.push(Tariff {
+                    valid_from: get(t, "valid_from")?,
+                    valid_to: get(t, "valid_to")?,
+                    hourly_rate: get_dec(t, "hourly_rate")?,
+                });
+            }
+        }
+        aid_types.push(SaadAidType {
+            aid_type: parse_code::<AidType>(&code, "aid type")?,
+            status: parse_code::<SaadStatus>(&get::<String>(aid, "status")?, "SAAD status")?,
+            tariffs,
+        });
+    }
+    let siret_text: String = get(&row, "siret")?;
+    let line1: Option<String> = get(&row, "address_line1")?;
+    let address = match line1 {
+        Some(line1) => Some(Address {
+            line1,
+            postcode: get::<Option<String>>(&row, "address_postcode")?.unwrap_or_default(),
+            city: get::<Option<String>>(&row, "address_city")?.unwrap_or_default(),
+            country: get::<Option<String>>(&row, "address_country")?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Some(Saad {
+        siret: Siret::parse(&siret_text).map_err(|e| StoreError::corrupt(e.message))?,
+        name: get(&row, "name")?,
+        iban: get(&row, "iban")?,
+        bic: get(&row, "bic")?,
+        declarative: get(&row, "declarative")?,
+        finess: get(&row, "finess")?,
+        legal_category: get(&row, "legal_category")?,
+        account_holder: get(&row, "account_holder")?,
+        address,
+        aid_types,
+    }))
+}
+
+async fn receipt_on(
+    conn: &mut Conn,
+    financer_id: &str,
+    saad_siret: &str,
+    transmission_id: &str,
+) -> StoreResult<Option<StoredReceipt>> {
+    let row = sqlx::query(
+        "SELECT transmission_id, body_hash, receipt_json, received_at FROM receipts \
+         WHERE financer_id = $1 AND saad_siret = $2 AND transmission_id = $3",
+    )
+    .bind(financer_id)
+    .bind(saad_siret)
+    .bind(transmission_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(StoredReceipt {
+            transmission_id: get(&row, "transmission_id")?,
+            body_hash: get(&row, "body_hash")?,
+            receipt_json: get(&row, "receipt_json")?,
+            received_at: get_ts(&row, "received_at")?,
+        })
+    })
+    .transpose()
+}
+
+impl BackendStore {
+    /// Applies this backend's embedded migrations.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn upsert_saad(&self, saad: &Saad, now: DateTime<Utc>) -> StoreResult<Upsert> {
+        let mut tx = self.begin_write().await?;
+        let siret = saad.siret.as_str();
+        let address = saad.address.as_ref();
+        let created = sqlx::query(
+            "INSERT INTO saads (financer_id, siret, name, iban, bic, declarative, finess, legal_category, \
+             account_holder, address_line1, address_postcode, address_city, address_country, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             ON CONFLICT (financer_id, siret) DO NOTHING RETURNING siret",
+        )
+        .bind(&self.financer_id)
+        .bind(siret)
+        .bind(&saad.name)
+        .bind(&saad.iban)
+        .bind(&saad.bic)
+        .bind(saad.declarative)
+        .bind(&saad.finess)
+        .bind(&saad.legal_category)
+        .bind(&saad.account_holder)
+        .bind(address.map(|a| a.line1.as_str()))
+        .bind(address.map(|a| a.postcode.as_str()))
+        .bind(address.map(|a| a.city.as_str()))
+        .bind(address.map(|a| a.country.as_str()))
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if !created {
+            sqlx::query(
+                "UPDATE saads SET name = $3, iban = $4, bic = $5, declarative = $6, finess = $7, \
+                 legal_category = $8, account_holder = $9, address_line1 = $10, address_postcode = $11, \
+                 address_city = $12, address_country = $13, updated_at = $14 \
+                 WHERE financer_id = $1 AND siret = $2",
+            )
+            .bind(&self.financer_id)
+            .bind(siret)
+            .bind(&saad.name)
+            .bind(&saad.iban)
+            .bind(&saad.bic)
+            .bind(saad.declarative)
+            .bind(&saad.finess)
+            .bind(&saad.legal_category)
+            .bind(&saad.account_holder)
+            .bind(address.map(|a| a.line1.as_str()))
+            .bind(address.map(|a| a.postcode.as_str()))
+            .bind(address.map(|a| a.city.as_str()))
+            .bind(address.map(|a| a.country.as_str()))
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM saad_tariffs WHERE financer_id = $1 AND siret = $2")
+                .bind(&self.financer_id)
+                .bind(siret)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM saad_aid_types WHERE financer_id = $1 AND siret = $2")
+                .bind(&self.financer_id)
+                .bind(siret)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for aid in &saad.aid_types {
+            sqlx::query(
+                "INSERT INTO saad_aid_types (financer_id, siret, aid_type, status) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&self.financer_id)
+            .bind(siret)
+            .bind(aid.aid_type.code())
+            .bind(aid.status.code())
+            .execute(&mut *tx)
+            .await?;
+            for tariff in &aid.tariffs {
+                sqlx::query(
+                    "INSERT INTO saad_tariffs (financer_id, siret, aid_type, valid_from, valid_to, hourly_rate) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&self.financer_id)
+                .bind(siret)
+                .bind(aid.aid_type.code())
+                .bind(tariff.valid_from)
+                .bind(tariff.valid_to)
+                .bind(dec(tariff.hourly_rate))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(if created { Upsert::Created } else { Upsert::Updated })
+    }
+
+    pub(crate) async fn get_saad(&self, siret: &str) -> StoreResult<Option<Saad>> {
+        let mut conn = self.pool.acquire().await?;
+        saad_on(&mut conn, &self.financer_id, siret).await
+    }
+
+    pub(crate) async fn list_saads(&self) -> StoreResult<Vec<Saad>> {
+        let mut conn = self.pool.acquire().await?;
+        let sirets: Vec<String> =
+            sqlx::query_scalar("SELECT siret FROM saads WHERE financer_id = $1 ORDER BY siret")
+                .bind(&self.financer_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut saads = Vec::with_capacity(sirets.len());
+        for siret in sirets {
+            if let Some(saad) = saad_on(&mut conn, &self.financer_id, &siret).await? {
+                saads.push(saad);
+            }
+        }
+        Ok(saads)
+    }
+
+    pub(crate) async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, financer_id, role, saad_siret, token_hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&token.id)
+        .bind(&self.financer_id)
+        .bind(token.role.code())
+        .bind(&token.saad_siret)
+        .bind(&token.token_hash)
+        .bind(ts(token.created_at))
+        .bind(token.revoked_at.map(ts))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn find_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT id, role, saad_siret, token_hash, created_at, revoked_at FROM api_tokens \
+             WHERE financer_id = $1 AND token_hash = $2",
+        )
+        .bind(&self.financer_id)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    pub(crate) async fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $3 WHERE financer_id = $1 AND id = $2 AND revoked_at IS NULL",
+        )
+        .bind(&self.financer_id)
+        .bind(id)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_plan_version(
+        &self,
+        plan: &PlanVersion,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PlanInsert> {
+        let inserted = sqlx::query(
+            "INSERT INTO plan_versions (financer_id, plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, \
+             household, valid_from, valid_to, monthly_minutes, hourly_rate, participation_rate, coverage_rate, \
+             monthly_amount, respite_exemption, household_ref, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (financer_id, plan_ref, version) DO NOTHING RETURNING version",
+        )
+        .bind(&self.financer_id)
+        .bind(&plan.plan_ref)
+        .bind(to_i64(plan.version))
+        .bind(&plan.beneficiary_id)
+        .bind(plan.saad_siret.as_str())
+        .bind(plan.aid_type.code())
+        .bind(plan.gir.map(i64::from))
+        .bind(plan.household.map(|h| h.code()))
+        .bind(plan.valid_from)
+        .bind(plan.valid_to)
+        .bind(to_i64(plan.monthly_minutes))
+        .bind(dec(plan.hourly_rate))
+        .bind(plan.participation_rate.map(dec))
+        .bind(plan.coverage_rate.map(dec))
+        .bind(dec(plan.monthly_amount))
+        .bind(plan.respite_exemption)
+        .bind(&plan.household_ref)
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        if inserted.is_some() {
+            return Ok(PlanInsert::Inserted);
+        }
+        let stored = self
+            .plan_versions(&plan.plan_ref)
+            .await?
+            .into_iter()
+            .find(|v| v.version == plan.version)
+            .ok_or(StoreError::NotFound)?;
+        // Compare on values (decimals by value, not by scale).
+        if same_plan(&stored, plan) {
+            Ok(PlanInsert::Identical)
+        } else {
+            Ok(PlanInsert::Conflicting(Box::new(stored)))
+        }
+    }
+
+    pub(crate) async fn plan_versions(&self, plan_ref: &str) -> StoreResult<Vec<PlanVersion>> {
+        let rows = sqlx::query(
+            "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
+             monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
+             household_ref FROM plan_versions WHERE financer_id = $1 AND plan_ref = $2 ORDER BY version",
+        )
+        .bind(&self.financer_id)
+        .bind(plan_ref)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(plan_from_row).collect()
+    }
+
+    pub(crate) async fn saad_plans_between(
+        &self,
+        saad_siret: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<PlanVersion>> {
+        let rows = sqlx::query(
+            "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
+             monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
+             household_ref FROM plan_versions \
+             WHERE financer_id = $1 AND saad_siret = $2 AND valid_from <= $4 AND valid_to >= $3 \
+             ORDER BY plan_ref, version",
+        )
+        .bind(&self.financer_id)
+        .bind(saad_siret)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(plan_from_row).collect()
+    }
+
+    pub(crate) async fn plans_between(&self, from: NaiveDate, to: NaiveDate) -> StoreResult<Vec<PlanVersion>> {
+        let rows = sqlx::query(
+            "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
+             monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
+             household_ref FROM plan_versions \
+             WHERE financer_id = $1 AND valid_from <= $3 AND valid_to >= $2 ORDER BY plan_ref, version",
+        )
+        .bind(&self.financer_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(plan_from_row).collect()
+    }
+
+    pub(crate) async fn household_am_plans(&self, household_ref: &str) -> StoreResult<Vec<PlanVersion>> {
+        let rows = sqlx::query(
+            "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
+             monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
+             household_ref FROM plan_versions \
+             WHERE financer_id = $1 AND household_ref = $2 AND aid_type = 'AM' ORDER BY plan_ref, version",
+        )
+        .bind(&self.financer_id)
+        .bind(household_ref)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(plan_from_row).collect()
+    }
+
+    pub(crate) async fn upsert_event(&self, event: &Event, now: DateTime<Utc>) -> StoreResult<Upsert> {
+        let mut tx = self.begin_write().await?;
+        let created = sqlx::query(
+            "INSERT INTO events (financer_id, beneficiary_id, kind, start_date, end_date, note, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (financer_id, beneficiary_id, kind, start_date) DO NOTHING RETURNING kind",
+        )
+        .bind(&self.financer_id)
+        .bind(&event.beneficiary_id)
+        .bind(event.kind.code())
+        .bind(event.start)
+        .bind(event.end)
+        .bind(&event.note)
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if !created {
+            // Re-sending with an end sets the end; the change time moves only
+            // when something changed (it drives regularisation).
+            sqlx::query(
+                "UPDATE events SET end_date = COALESCE($5, end_date), note = COALESCE($6, note), updated_at = $7 \
+                 WHERE financer_id = $1 AND beneficiary_id = $2 AND kind = $3 AND start_date = $4 \
+                 AND (($5 IS NOT NULL AND end_date IS DISTINCT FROM $5) OR ($6 IS NOT NULL AND note IS DISTINCT FROM $6))",
+            )
+            .bind(&self.financer_id)
+            .bind(&event.beneficiary_id)
+            .bind(event.kind.code())
+            .bind(event.start)
+            .bind(event.end)
+            .bind(&event.note)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(if created { Upsert::Created } else { Upsert::Updated })
+    }
+
+    pub(crate) async fn events_of(&self, beneficiary_ids: &[String]) -> StoreResult<Vec<Event>> {
+        let mut conn = self.pool.acquire().await?;
+        events_on(&mut conn, &self.financer_id, beneficiary_ids.iter().map(String::as_str)).await
+    }
+
+    pub(crate) async fn events_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(Event, DateTime<Utc>)>> {
+        let rows = sqlx::query(
+            "SELECT beneficiary_id, kind, start_date, end_date, note, updated_at FROM events \
+             WHERE financer_id = $1 AND updated_at >= $2 ORDER BY updated_at, beneficiary_id, kind, start_date",
+        )
+        .bind(&self.financer_id)
+        .bind(ts(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((event_from_row(row)?, get_ts(row, "updated_at")?)))
+            .collect()
+    }
+
+    pub(crate) async fn insert_overrun_authorisation(
+        &self,
+        authorisation: &OverrunAuthorisation,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO overrun_authorisations (financer_id, plan_ref, month, minutes, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&self.financer_id)
+        .bind(&authorisation.plan_ref)
+        .bind(authorisation.month.to_string())
+        .bind(to_i64(authorisation.minutes))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn authorised_minutes(&self, plan_ref: &str, month: YearMonth) -> StoreResult<i64> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(minutes), 0) AS BIGINT) FROM overrun_authorisations \
+             WHERE financer_id = $1 AND plan_ref = $2 AND month = $3",
+        )
+        .bind(&self.financer_id)
+        .bind(plan_ref)
+        .bind(month.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(total)
+    }
+
+    pub(crate) async fn saad_aliases(&self, saad_siret: &str) -> StoreResult<Vec<BeneficiaryAlias>> {
+        let rows = sqlx::query(
+            "SELECT plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
+             WHERE financer_id = $1 AND saad_siret = $2 ORDER BY plan_ref, alias_id",
+        )
+        .bind(&self.financer_id)
+        .bind(saad_siret)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BeneficiaryAlias {
+                    plan_ref: get(row, "plan_ref")?,
+                    alias_id: get(row, "alias_id")?,
+                    beneficiary_id: get(row, "beneficiary_id")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn get_receipt(
+        &self,
+        saad_siret: &str,
+        transmission_id: &str,
+    ) -> StoreResult<Option<StoredReceipt>> {
+        let mut conn = self.pool.acquire().await?;
+        receipt_on(&mut conn, &self.financer_id, saad_siret, transmission_id).await
+    }
+
+    pub(crate) fn accepted_in_month(
+        &self,
+        month: YearMonth,
+    ) -> BoxStream<'_, StoreResult<MonthIntervention>> {
+        let (start, end) = rows::month_bounds(month);
+        sqlx::query(
+            "SELECT saad_siret, line_id, version_id, plan_ref, beneficiary_id, counted_start, counted_end, \
+             rounded_minutes, sequence, corrected FROM current_interventions \
+             WHERE financer_id = $1 AND counted_start >= $2 AND counted_start < $3 \
+             ORDER BY counted_start, sequence",
+        )
+        .bind(self.financer_id.clone())
+        .bind(ts(start))
+        .bind(ts(end))
+        .fetch(&self.pool)
+        .map_err(StoreError::from)
+        .and_then(|row| async move {
+            Ok(MonthIntervention {
+                saad_siret: get(&row, "saad_siret")?,
+                line_id: get(&row, "line_id")?,
+                version_id: get(&row, "version_id")?,
+                plan_ref: get(&row, "plan_ref")?,
+                beneficiary_id: get(&row, "beneficiary_id")?,
+                period: Period {
+                    start: get_ts(&row, "counted_start")?,
+                    end: get_ts(&row, "counted_end")?,
+                },
+                rounded_minutes: get(&row, "rounded_minutes")?,
+                sequence: get(&row, "sequence")?,
+                corrected: get(&row, "corrected")?,
+            })
+        })
+        .boxed()
+    }
+
+    pub(crate) async fn rejected_in_month(
+        &self,
+        saad_siret: &str,
+        month: YearMonth,
+    ) -> StoreResult<Vec<RejectedIntervention>> {
+        let rows = sqlx::query(
+            "SELECT v.id, v.line_id, v.transmission_id, v.reasons, v.plan_ref, v.beneficiary_id, \
+             v.counted_start, v.counted_end, v.counted_minutes, v.received_at \
+             FROM intervention_versions v \
+             WHERE v.financer_id = $1 AND v.saad_siret = $2 AND v.month = $3 AND v.status = 'rejected' \
+             AND NOT EXISTS (SELECT 1 FROM intervention_versions w WHERE w.financer_id = v.financer_id \
+                 AND w.saad_siret = v.saad_siret AND w.line_id = v.line_id AND w.status = 'accepted' AND w.id > v.id) \
+             ORDER BY v.id",
+        )
+        .bind(&self.financer_id)
+        .bind(saad_siret)
+        .bind(month.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let start = get_ts_opt(row, "counted_start")?;
+                let end = get_ts_opt(row, "counted_end")?;
+                let reasons: String = get(row, "reasons")?;
+                Ok(RejectedIntervention {
+                    version_id: get(row, "id")?,
+                    line_id: get(row, "line_id")?,
+                    transmission_id: get(row, "transmission_id")?,
+                    reasons: reasons
+                        .split(',')
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    plan_ref: get(row, "plan_ref")?,
+                    beneficiary_id: get(row, "beneficiary_id")?,
+                    period: start.zip(end).map(|(start, end)| Period { start, end }),
+                    counted_minutes: get(row, "counted_minutes")?,
+                    received_at: get_ts(row, "received_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (financer_id, at, token_id, saad_siret, action, target, outcome, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&self.financer_id)
+        .bind(ts(entry.at))
+        .bind(&entry.token_id)
+        .bind(&entry.saad_siret)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.outcome)
+        .bind(&entry.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn audit_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, token_id, saad_siret, action, target, outcome, detail FROM audit_log \
+             WHERE financer_id = $1 AND at >= $2 ORDER BY at, id",
+        )
+        .bind(&self.financer_id)
+        .bind(ts(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    at: get_ts(row, "at")?,
+                    token_id: get(row, "token_id")?,
+                    saad_siret: get(row, "saad_siret")?,
+                    action: get(row, "action")?,
+                    target: get(row, "target")?,
+                    outcome: get(row, "outcome")?,
+                    detail: get(row, "detail")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn get_month(&self, month: YearMonth) -> StoreResult<MonthRecord> {
+        let row = sqlx::query(
+            "SELECT status, closed_at, close_run_id FROM months WHERE financer_id = $1 AND month = $2",
+        )
+        .bind(&self.financer_id)
+        .bind(month.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(MonthRecord {
+                month,
+                status: MonthStatus::Open,
+                closed_at: None,
+                close_run_id: None,
+            }),
+            Some(row) => Ok(MonthRecord {
+                month,
+                status: if get::<String>(&row, "status")? == "closed" {
+                    MonthStatus::Closed
+                } else {
+                    MonthStatus::Open
+                },
+                closed_at: get_ts_opt(&row, "closed_at")?,
+                close_run_id: get(&row, "close_run_id")?,
+            }),
+        }
+    }
+
+    pub(crate) async fn close_month(
+        &self,
+        month: YearMonth,
+        closed_at: DateTime<Utc>,
+        close_run_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO months (financer_id, month, status, closed_at, close_run_id) VALUES ($1, $2, 'closed', $3, $4) \
+             ON CONFLICT (financer_id, month) DO UPDATE SET status = 'closed', closed_at = $3, close_run_id = $4 \
+             WHERE months.status <> 'closed'",
+        )
+        .bind(&self.financer_id)
+        .bind(month.to_string())
+        .bind(ts(closed_at))
+        .bind(close_run_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_invoice(
+        &self,
+        invoice: &InvoiceRecord,
+        lines: &[InvoiceLineRecord],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO invoices (id, financer_id, saad_siret, aid_type, month, kind, status, line_count, \
+             billed_minutes, rejected_minutes, valued_amount, participation_amount, amount_due, created_at, \
+             close_run_id, batch_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&invoice.id)
+        .bind(&self.financer_id)
+        .bind(&invoice.saad_siret)
+        .bind(invoice.aid_type.code())
+        .bind(invoice.month.to_string())
+        .bind(invoice_kind_code(invoice.kind))
+        .bind(invoice_status_code(invoice.status))
+        .bind(invoice.line_count)
+        .bind(invoice.billed_minutes)
+        .bind(invoice.rejected_minutes)
+        .bind(dec(invoice.valued_amount))
+        .bind(dec(invoice.participation_amount))
+        .bind(dec(invoice.amount_due))
+        .bind(ts(invoice.created_at))
+        .bind(&invoice.close_run_id)
+        .bind(&invoice.batch_id)
+        .execute(&mut *tx)
+        .await?;
+        for line in lines {
+            sqlx::query(
+                "INSERT INTO invoice_lines (invoice_id, line_no, plan_ref, beneficiary_id, billed_minutes, \
+                 rejected_minutes, hourly_rate, valued_amount, participation_amount, amount_due) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&invoice.id)
+            .bind(line.line_no)
+            .bind(&line.plan_ref)
+            .bind(&line.beneficiary_id)
+            .bind(line.billed_minutes)
+            .bind(line.rejected_minutes)
+            .bind(dec(line.hourly_rate))
+            .bind(dec(line.valued_amount))
+            .bind(dec(line.participation_amount))
+            .bind(dec(line.amount_due))
+            .execute(&mut *tx)
+            .await?;
+            for billed in &line.interventions {
+                sqlx::query(
+                    "INSERT INTO invoice_line_interventions (invoice_id, line_no, version_id, billed_minutes, \
+                     rejected_minutes) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&invoice.id)
+                .bind(line.line_no)
+                .bind(billed.version_id)
+                .bind(billed.billed_minutes)
+                .bind(billed.rejected_minutes)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_invoice(
+        &self,
+        id: &str,
+        saad_siret: Option<&str>,
+    ) -> StoreResult<Option<(InvoiceRecord, Vec<InvoiceLineRecord>)>> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query(
+            "SELECT * FROM invoices WHERE financer_id = $1 AND id = $2 AND ($3 IS NULL OR saad_siret = $3)",
+        )
+        .bind(&self.financer_id)
+        .bind(id)
+        .bind(saad_siret)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let invoice = invoice_from_row(&row)?;
+        let line_rows = sqlx::query("SELECT * FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let trace_rows = sqlx::query(
+            "SELECT line_no, version_id, billed_minutes, rejected_minutes FROM invoice_line_interventions \
+             WHERE invoice_id = $1 ORDER BY line_no, version_id",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut traces: BTreeMap<i64, Vec<BilledIntervention>> = BTreeMap::new();
+        for t in &trace_rows {
+            traces
+                .entry(get(t, "line_no")?)
+                .or_default()
+                .push(BilledIntervention {
+                    version_id: get(t, "version_id")?,
+                    billed_minutes: get(t, "billed_minutes")?,
+                    rejected_minutes: get(t, "rejected_minutes")?,
+                });
+        }
+        let mut lines = Vec::with_capacity(line_rows.len());
+        for l in &line_rows {
+            let line_no: i64 = get(l, "line_no")?;
+            lines.push(InvoiceLineRecord {
+                line_no,
+                plan_ref: get(l, "plan_ref")?,
+                beneficiary_id: get(l, "beneficiary_id")?,
+                billed_minutes: get(l, "billed_minutes")?,
+                rejected_minutes: get(l, "rejected_minutes")?,
+                hourly_rate: get_dec(l, "hourly_rate")?,
+                valued_amount: get_dec(l, "valued_amount")?,
+                participation_amount: get_dec(l, "participation_amount")?,
+                amount_due: get_dec(l, "amount_due")?,
+                interventions: traces.remove(&line_no).unwrap_or_default(),
+            });
+        }
+        Ok(Some((invoice, lines)))
+    }
+
+    pub(crate) async fn list_invoices(
+        &self,
+        month: YearMonth,
+        saad_siret: Option<&str>,
+    ) -> StoreResult<Vec<InvoiceRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM invoices WHERE financer_id = $1 AND month = $2 AND ($3 IS NULL OR saad_siret = $3) \
+             ORDER BY saad_siret, aid_type, created_at, id",
+        )
+        .bind(&self.financer_id)
+        .bind(month.to_string())
+        .bind(saad_siret)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(invoice_from_row).collect()
+    }
+
+    pub(crate) async fn set_invoice_status(
+        &self,
+        id: &str,
+        status: InvoiceStatus,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE invoices SET status = $3, \
+             saad_validated_at = CASE WHEN $3 = 'saad_validated' THEN $4 ELSE saad_validated_at END, \
+             final_at = CASE WHEN $3 = 'final' THEN $4 ELSE final_at END \
+             WHERE financer_id = $1 AND id = $2",
+        )
+        .bind(&self.financer_id)
+        .bind(id)
+        .bind(invoice_status_code(status))
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_payment_batch(&self, batch: &PaymentBatchRecord) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO payment_batches (id, financer_id, created_at, status, total) VALUES ($1, $2, $3, 'issued', $4)",
+        )
+        .bind(&batch.id)
+        .bind(&self.financer_id)
+        .bind(ts(batch.created_at))
+        .bind(dec(batch.total))
+        .execute(&mut *tx)
+        .await?;
+        for payment in &batch.payments {
+            sqlx::query(
+                "INSERT INTO batch_payments (batch_id, saad_siret, iban, bic, amount, invoice_ids) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&batch.id)
+            .bind(&payment.saad_siret)
+            .bind(&payment.iban)
+            .bind(&payment.bic)
+            .bind(dec(payment.amount))
+            .bind(serde_json::to_string(&payment.invoice_ids)?)
+            .execute(&mut *tx)
+            .await?;
+            for invoice_id in &payment.invoice_ids {
+                let done = sqlx::query(
+                    "UPDATE invoices SET status = 'paid', batch_id = $3 \
+                     WHERE financer_id = $1 AND id = $2 AND status = 'final' AND batch_id IS NULL",
+                )
+                .bind(&self.financer_id)
+                .bind(invoice_id)
+                .bind(&batch.id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "invoice {invoice_id} is not a final unpaid invoice"
+                    )));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_payment_batch(&self, id: &str) -> StoreResult<Option<PaymentBatchRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, created_at, total FROM payment_batches WHERE financer_id = $1 AND id = $2",
+        )
+        .bind(&self.financer_id)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let payment_rows = sqlx::query(
+            "SELECT saad_siret, iban, bic, amount, invoice_ids FROM batch_payments WHERE batch_id = $1 ORDER BY saad_siret",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut payments = Vec::with_capacity(payment_rows.len());
+        for p in &payment_rows {
+            let ids: String = get(p, "invoice_ids")?;
+            payments.push(BatchPaymentRecord {
+                saad_siret: get(p, "saad_siret")?,
+                iban: get(p, "iban")?,
+                bic: get(p, "bic")?,
+                amount: get_dec(p, "amount")?,
+                invoice_ids: serde_json::from_str(&ids)?,
+            });
+        }
+        Ok(Some(PaymentBatchRecord {
+            id: get(&row, "id")?,
+            created_at: get_ts(&row, "created_at")?,
+            total: get_dec(&row, "total")?,
+            payments,
+        }))
+    }
+
+    pub(crate) async fn list_payment_batches(&self) -> StoreResult<Vec<PaymentBatchRecord>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM payment_batches WHERE financer_id = $1 ORDER BY created_at, id",
+        )
+        .bind(&self.financer_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut batches = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(batch) = self.get_payment_batch(&id).await? {
+                batches.push(batch);
+            }
+        }
+        Ok(batches)
+    }
+}
+
+fn same_plan(a: &PlanVersion, b: &PlanVersion) -> bool {
+    a.plan_ref == b.plan_ref
+        && a.version == b.version
+        && a.beneficiary_id == b.beneficiary_id
+        && a.saad_siret == b.saad_siret
+        && a.aid_type == b.aid_type
+        && a.gir == b.gir
+        && a.household == b.household
+        && a.valid_from == b.valid_from
+        && a.valid_to == b.valid_to
+        && a.monthly_minutes == b.monthly_minutes
+        && a.hourly_rate.normalize() == b.hourly_rate.normalize()
+        && a.participation_rate.map(|d| d.normalize()) == b.participation_rate.map(|d| d.normalize())
+        && a.coverage_rate.map(|d| d.normalize()) == b.coverage_rate.map(|d| d.normalize())
+        && a.monthly_amount.normalize() == b.monthly_amount.normalize()
+        && a.respite_exemption == b.respite_exemption
+        && a.household_ref == b.household_ref
+}
+
+async fn events_on<'a>(
+    conn: &mut Conn,
+    financer_id: &str,
+    beneficiary_ids: impl IntoIterator<Item = &'a str>,
+) -> StoreResult<Vec<Event>> {
+    let rows = sqlx::query(concat!(
+        "SELECT beneficiary_id, kind, start_date, end_date, note FROM events \
+         WHERE financer_id = $1 AND ",
+        in_list!("beneficiary_id", "$2"),
+        " ORDER BY beneficiary_id, start_date, kind"
+    ))
+    .bind(financer_id)
+    .bind(list_param(beneficiary_ids)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+fn alias_from_row(row: &DbRow) -> StoreResult<BeneficiaryAlias> {
+    Ok(BeneficiaryAlias {
+        plan_ref: get(row, "plan_ref")?,
+        alias_id: get(row, "alias_id")?,
+        beneficiary_id: get(row, "beneficiary_id")?,
+    })
+}
+
+/// The ingestion critical section of one delivery (see `crate::storage::IngestTx`).
+pub struct IngestTx {
+    tx: sqlx::Transaction<'static, Db>,
+    financer_id: String,
+}
+
+impl std::fmt::Debug for IngestTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestTx").field("financer_id", &self.financer_id).finish()
+    }
+}
+
+impl IngestTx {
+    /// Loads what the checks need (see `IngestContext`), inside the lock.
+    pub async fn load_context(
+        &mut self,
+        saad_siret: &str,
+        lines: &[InterventionSubmission],
+        now: DateTime<Utc>,
+    ) -> StoreResult<IngestContext> {
+        let financer = self.financer_id.clone();
+        let conn: &mut Conn = &mut self.tx;
+        let saad = saad_on(conn, &financer, saad_siret).await?;
+
+        let named_plans: BTreeSet<&str> =
+            lines.iter().filter_map(|l| l.plan_ref.as_deref()).collect();
+        let named_beneficiaries: BTreeSet<&str> =
+            lines.iter().map(|l| l.beneficiary_id.as_str()).collect();
+        let line_ids: BTreeSet<&str> = lines.iter().map(|l| l.line_id.as_str()).collect();
+        let workers: BTreeSet<&str> = lines
+            .iter()
+            .filter_map(|l| l.worker_id.as_ref().map(|w| w.as_str()))
+            .collect();
+
+        // Aliases this SAAD recorded under the ids the lines name.
+        let alias_rows = sqlx::query(concat!(
+            "SELECT plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
+             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            in_list!("alias_id", "$3")
+        ))
+        .bind(&financer)
+        .bind(saad_siret)
+        .bind(list_param(named_beneficiaries.iter().copied())?)
+        .fetch_all(&mut *conn)
+        .await?;
+        let named_aliases = alias_rows
+            .iter()
+            .map(alias_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let plan_refs: BTreeSet<&str> = named_plans
+            .iter()
+            .copied()
+            .chain(named_aliases.iter().map(|a| a.plan_ref.as_str()))
+            .collect();
+        let beneficiaries: BTreeSet<&str> = named_beneficiaries
+            .iter()
+            .copied()
+            .chain(named_aliases.iter().map(|a| a.beneficiary_id.as_str()))
+            .collect();
+
+        // Plans named, and plans ever assigned to this SAAD for the beneficiaries named.
+        let plan_rows = sqlx::query(concat!(
+            "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
+             monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
+             household_ref FROM plan_versions WHERE financer_id = $1 AND (",
+            in_list!("plan_ref", "$2"),
+            " OR plan_ref IN (SELECT plan_ref FROM plan_versions WHERE financer_id = $1 AND saad_siret = $3 \
+             AND ",
+            in_list!("beneficiary_id", "$4"),
+            ")) ORDER BY plan_ref, version"
+        ))
+        .bind(&financer)
+        .bind(list_param(plan_refs.iter().copied())?)
+        .bind(saad_siret)
+        .bind(list_param(beneficiaries.iter().copied())?)
+        .fetch_all(&mut *conn)
+        .await?;
+        let plans = plan_rows
+            .iter()
+            .map(plan_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let context_plan_refs: BTreeSet<&str> = plans.iter().map(|p| p.plan_ref.as_str()).collect();
+
+        let alias_rows = sqlx::query(concat!(
+            "SELECT plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
+             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            in_list!("plan_ref", "$3"),
+            " ORDER BY plan_ref, alias_id"
+        ))
+        .bind(&financer)
+        .bind(saad_siret)
+        .bind(list_param(context_plan_refs.iter().copied())?)
+        .fetch_all(&mut *conn)
+        .await?;
+        let aliases = alias_rows
+            .iter()
+            .map(alias_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+
+        let plan_beneficiaries: BTreeSet<&str> =
+            plans.iter().map(|p| p.beneficiary_id.as_str()).collect();
+        let events = events_on(conn, &financer, plan_beneficiaries.iter().copied()).await?;
+
+        // Priors: raw sides and current accepted version of each line id (this SAAD).
+        let raw_rows = sqlx::query(concat!(
+            "SELECT line_id, side, stamp, received_at FROM raw_stamps \
+             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            in_list!("line_id", "$3")
+        ))
+        .bind(&financer)
+        .bind(saad_siret)
+        .bind(list_param(line_ids.iter().copied())?)
+        .fetch_all(&mut *conn)
+        .await?;
+        let current_rows = sqlx::query(concat!(
+            "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
+             plan_ref, sequence, rounded_minutes, corrected, fingerprint FROM current_interventions \
+             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            in_list!("line_id", "$3")
+        ))
+        .bind(&financer)
+        .bind(saad_siret)
+        .bind(list_param(line_ids.iter().copied())?)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut priors: BTreeMap<String, PriorIntervention> = BTreeMap::new();
+        for row in &raw_rows {
+            let line_id: String = get(row, "line_id")?;
+            let stamp: String = get(row, "stamp")?;
+            let raw = RawStamp {
+                side: rows::parse_side(&get::<String>(row, "side")?)?,
+                stamp: Stamp::parse(&stamp).map_err(|e| StoreError::corrupt(e.to_string()))?,
+                received_at: get_ts(row, "received_at")?,
+            };
+            let prior = priors.entry(line_id.clone()).or_insert_with(|| PriorIntervention {
+                line_id,
+                ..PriorIntervention::default()
+            });
+            prior.raw.push(raw);
+        }
+        for row in &current_rows {
+            let accepted = accepted_from_row(row)?;
+            let fingerprint: Option<String> = get(row, "fingerprint")?;
+            let prior = priors
+                .entry(accepted.line_id.clone())
+                .or_insert_with(|| PriorIntervention {
+                    line_id: accepted.line_id.clone(),
+                    ..PriorIntervention::default()
+                });
+            prior.accepted = Some(accepted);
+            prior.accepted_fingerprint = fingerprint;
+        }
+        for prior in priors.values_mut() {
+            prior.raw.sort_by_key(|r| r.side);
+        }
+
+        // Neighbours: accepted interventions of the same beneficiaries (any
+        // SAAD) or the same workers of this SAAD around the delivery's stamps.
+        let instants: Vec<DateTime<Utc>> = lines
+            .iter()
+            .flat_map(|l| [l.raw_start, l.raw_end, l.corrected_start, l.corrected_end])
+            .flatten()
+            .filter_map(|s| s.resolve_alone())
+            .collect();
+        let mut neighbours: BTreeMap<(String, String), AcceptedIntervention> = BTreeMap::new();
+        if let (Some(min), Some(max)) = (instants.iter().min(), instants.iter().max()) {
+            let low = *min - ChronoDuration::days(1);
+            let high = *max + ChronoDuration::days(1);
+            // An accepted period is at most 24 h long (R1), so one that ends
+            // after `low` starts after `low - 24 h`: a bounded index range.
+            let earliest_start = low - ChronoDuration::days(1);
+            let all_beneficiaries: BTreeSet<&str> = beneficiaries
+                .iter()
+                .copied()
+                .chain(plan_beneficiaries.iter().copied())
+                .collect();
+            let by_beneficiary = sqlx::query(concat!(
+                "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
+                 plan_ref, sequence, rounded_minutes, corrected FROM current_interventions \
+                 WHERE financer_id = $1 AND counted_start >= $5 AND counted_start < $3 AND counted_end > $2 AND ",
+                in_list!("beneficiary_id", "$4")
+            ))
+            .bind(&financer)
+            .bind(ts(low))
+            .bind(ts(high))
+            .bind(list_param(all_beneficiaries.iter().copied())?)
+            .bind(ts(earliest_start))
+            .fetch_all(&mut *conn)
+            .await?;
+            let by_worker = sqlx::query(concat!(
+                "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
+                 plan_ref, sequence, rounded_minutes, corrected FROM current_interventions \
+                 WHERE financer_id = $1 AND saad_siret = $5 AND counted_start >= $6 AND counted_start < $3 \
+                 AND counted_end > $2 AND ",
+                in_list!("worker_id", "$4")
+            ))
+            .bind(&financer)
+            .bind(ts(low))
+            .bind(ts(high))
+            .bind(list_param(workers.iter().copied())?)
+            .bind(saad_siret)
+            .bind(ts(earliest_start))
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in by_beneficiary.iter().chain(by_worker.iter()) {
+                let accepted = accepted_from_row(row)?;
+                neighbours.insert(
+                    (accepted.saad_siret.clone(), accepted.line_id.clone()),
+                    accepted,
+                );
+            }
+        }
+        let mut neighbours: Vec<AcceptedIntervention> = neighbours.into_values().collect();
+        neighbours.sort_by_key(|n| n.sequence);
+
+        let next_sequence: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(sequence), 0) + 1 AS BIGINT) FROM intervention_versions WHERE financer_id = $1",
+        )
+        .bind(&financer)
+        .fetch_one(&mut *conn)
+        .await?;
+
+        Ok(IngestContext {
+            now,
+            saad,
+            plans,
+            aliases,
+            events,
+            priors: priors.into_values().collect(),
+            neighbours,
+            next_sequence,
+        })
+    }
+
+    /// Writes the delivery in this transaction and commits (see
+    /// `crate::storage::IngestTx::commit`).
+    pub async fn commit(mut self, delivery: DeliveryCommit<'_>) -> StoreResult<CommitOutcome> {
+        let financer = self.financer_id.clone();
+        let conn: &mut Conn = &mut self.tx;
+        // The receipt first: the unique key decides who stores the transmission.
+        let claimed = sqlx::query(
+            "INSERT INTO receipts (financer_id, saad_siret, transmission_id, body_hash, receipt_json, line_count, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (financer_id, saad_siret, transmission_id) DO NOTHING RETURNING transmission_id",
+        )
+        .bind(&financer)
+        .bind(delivery.saad_siret)
+        .bind(delivery.transmission_id)
+        .bind(delivery.body_hash)
+        .bind(delivery.receipt_json)
+        .bind(i64::try_from(delivery.result.outcomes.len()).unwrap_or(i64::MAX))
+        .bind(ts(delivery.now))
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+        if !claimed {
+            let stored = receipt_on(conn, &financer, delivery.saad_siret, delivery.transmission_id)
+                .await?
+                .ok_or_else(|| StoreError::other("receipt vanished after a unique conflict"))?;
+            self.tx.rollback().await?;
+            return Ok(CommitOutcome::AlreadyStored {
+                receipt_json: stored.receipt_json,
+                body_hash: stored.body_hash,
+            });
+        }
+
+        let (max_id, max_sequence): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT), CAST(COALESCE((SELECT MAX(sequence) \
+             FROM intervention_versions WHERE financer_id = $1), 0) AS BIGINT) FROM intervention_versions",
+        )
+        .bind(&financer)
+        .fetch_one(&mut *conn)
+        .await?;
+        let rows = rows::commit_rows(&delivery, max_id + 1)?;
+        if let Some(min_sequence) = rows.min_sequence {
+            if min_sequence <= max_sequence {
+                return Err(StoreError::Conflict(format!(
+                    "acceptance sequence {min_sequence} is not after the last one ({max_sequence}): \
+                     the context was loaded outside this ingestion transaction"
+                )));
+            }
+        }
+        insert_raw(conn, &financer, delivery.saad_siret, delivery.transmission_id, &rows.raw).await?;
+        insert_versions(
+            conn,
+            &financer,
+            delivery.saad_siret,
+            delivery.transmission_id,
+            delivery.now,
+            &rows.versions,
+        )
+        .await?;
+        for withdrawal in &rows.withdrawals {
+            sqlx::query(
+                "INSERT INTO withdrawals (financer_id, saad_siret, line_id, version_id, withdrawn_version_id, \
+                 transmission_id, withdrawn_at) \
+                 VALUES ($1, $2, $3, $4, (SELECT version_id FROM current_interventions \
+                 WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3), $5, $6)",
+            )
+            .bind(&financer)
+            .bind(delivery.saad_siret)
+            .bind(&withdrawal.line_id)
+            .bind(withdrawal.version_id)
+            .bind(delivery.transmission_id)
+            .bind(ts(delivery.now))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "DELETE FROM current_interventions WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3",
+            )
+            .bind(&financer)
+            .bind(delivery.saad_siret)
+            .bind(&withdrawal.line_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        upsert_current(conn, &financer, delivery.saad_siret, &rows.current).await?;
+        for alias in &delivery.result.new_aliases {
+            sqlx::query(
+                "INSERT INTO beneficiary_aliases (financer_id, saad_siret, plan_ref, alias_id, beneficiary_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (financer_id, saad_siret, plan_ref, alias_id) DO NOTHING",
+            )
+            .bind(&financer)
+            .bind(delivery.saad_siret)
+            .bind(&alias.plan_ref)
+            .bind(&alias.alias_id)
+            .bind(&alias.beneficiary_id)
+            .bind(ts(delivery.now))
+            .execute(&mut *conn)
+            .await?;
+        }
+        self.tx.commit().await?;
+        Ok(CommitOutcome::Stored)
+    }
+
+    /// Rolls the transaction back (releases the lock).
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! SQLite backend: the embedded default (one gateway process per file).
+//!
+//! WAL journal, `synchronous = NORMAL`, a busy timeout, foreign keys on;
+//! every write transaction starts with `BEGIN IMMEDIATE` so that the write
+//! lock is taken up front (no deadlock-prone upgrade from a read lock) and
+//! ingestion is serialised. Instants are stored as fixed-width RFC 3339 UTC
+//! text (`2024-01-12T08:00:00.000000Z`) so that text order is time order;
+//! decimals as their canonical text. The queries themselves are in
+//! `shared.rs`, compiled here with this module's types.
+
+use std::str::FromStr;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::StoreConfig;
+use super::rows::{CurrentRow, RawRow, VersionRow};
+
+type Db = Sqlite;
+type DbRow = sqlx::sqlite::SqliteRow;
+type Conn = SqliteConnection;
+type BackendStore = SqliteStore;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// SQLite's default limit of bound variables per statement (3.32+).
+const MAX_BINDS: usize = 32_766;
+
+/// `column IN list`, the list bound as a JSON array of strings
+/// ([`list_param`]); SQLite materialises the subquery once.
+macro_rules! in_list {
+    ($column:literal, $param:literal) => {
+        concat!($column, " IN (SELECT value FROM json_each(", $param, "))")
+    };
+}
+
+/// A list parameter for [`in_list!`]: a JSON array of strings.
+fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<String> {
+    super::rows::json_list(items)
+}
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+    pub(crate) financer_id: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file of `config.url`.
+    pub async fn connect(config: &StoreConfig) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(&config.url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(config.busy_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            financer_id: config.financer_id.clone(),
+        })
+    }
+
+    /// The pool (tests use it to try raw SQL against the schema).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub(crate) async fn begin_ingest(&self) -> StoreResult<IngestTx> {
+        Ok(IngestTx {
+            tx: self.begin_write().await?,
+            financer_id: self.financer_id.clone(),
+        })
+    }
+}
+
+fn ts(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_ts(text: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::corrupt(format!("instant '{text}'")))
+}
+
+fn get_ts(row: &DbRow, column: &str) -> StoreResult<DateTime<Utc>> {
+    parse_ts(&get::<String>(row, column)?)
+}
+
+fn get_ts_opt(row: &DbRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    get::<Option<String>>(row, column)?
+        .map(|t| parse_ts(&t))
+        .transpose()
+}
+
+fn dec(value: Decimal) -> String {
+    value.to_string()
+}
+
+fn parse_dec(text: &str) -> StoreResult<Decimal> {
+    Decimal::from_str(text).map_err(|_| StoreError::corrupt(format!("decimal '{text}'")))
+}
+
+fn get_dec(row: &DbRow, column: &str) -> StoreResult<Decimal> {
+    parse_dec(&get::<String>(row, column)?)
+}
+
+fn get_dec_opt(row: &DbRow, column: &str) -> StoreResult<Option<Decimal>> {
+    get::<Option<String>>(row, column)?
+        .map(|t| parse_dec(&t))
+        .transpose()
+}
+
+async fn insert_raw(
+    conn: &mut Conn,
+    financer_id: &str,
+    saad_siret: &str,
+    transmission_id: &str,
+    rows: &[RawRow],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(MAX_BINDS / 7) {
+        let mut query = QueryBuilder::<Db>::new(
+            "INSERT INTO raw_stamps (financer_id, saad_siret, line_id, side, stamp, received_at, transmission_id) ",
+        );
+        query.push_values(chunk, |mut b, row| {
+            b.push_bind(financer_id)
+                .push_bind(saad_siret)
+                .push_bind(&row.line_id)
+                .push_bind(row.side)
+                .push_bind(&row.stamp)
+                .push_bind(ts(row.received_at))
+                .push_bind(transmission_id);
+        });
+        query.push(" ON CONFLICT (financer_id, saad_siret, line_id, side) DO NOTHING");
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn insert_versions(
+    conn: &mut Conn,
+    financer_id: &str,
+    saad_siret: &str,
+    transmission_id: &str,
+    received_at: DateTime<Utc>,
+    rows: &[VersionRow],
+) -> StoreResult<()> {
+    let received_at = ts(received_at);
+    for chunk in rows.chunks(1000) {
+        let mut query = QueryBuilder::<Db>::new(
+            "INSERT INTO intervention_versions (id, financer_id, saad_siret, line_id, transmission_id, line_no, \
+             action, status, reasons, warnings, plan_ref, beneficiary_id, worker_id, counted_start, counted_end, \
+             counted_minutes, rounded_minutes, corrected, declarative, correction_reason, corrected_start, \
+             corrected_end, timesheet_ref, raw_received_at, sequence, month, fingerprint, received_at) ",
+        );
+        query.push_values(chunk, |mut b, row| {
+            b.push_bind(row.id)
+                .push_bind(financer_id)
+                .push_bind(saad_siret)
+                .push_bind(&row.line_id)
+                .push_bind(transmission_id)
+                .push_bind(row.line_no)
+                .push_bind(row.action)
+                .push_bind(row.status)
+                .push_bind(&row.reasons)
+                .push_bind(&row.warnings)
+                .push_bind(&row.plan_ref)
+                .push_bind(&row.beneficiary_id)
+                .push_bind(&row.worker_id)
+                .push_bind(row.counted_start.map(ts))
+                .push_bind(row.counted_end.map(ts))
+                .push_bind(row.counted_minutes)
+                .push_bind(row.rounded_minutes)
+                .push_bind(row.corrected)
+                .push_bind(row.declarative)
+                .push_bind(&row.correction_reason)
+                .push_bind(&row.corrected_start)
+                .push_bind(&row.corrected_end)
+                .push_bind(&row.timesheet_ref)
+                .push_bind(row.raw_received_at.map(ts))
+                .push_bind(row.sequence)
+                .push_bind(&row.month)
+                .push_bind(&row.fingerprint)
+                .push_bind(received_at.clone());
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn upsert_current(
+    conn: &mut Conn,
+    financer_id: &str,
+    saad_siret: &str,
+    rows: &[CurrentRow],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(MAX_BINDS / 14) {
+        let mut query = QueryBuilder::<Db>::new(
+            "INSERT INTO current_interventions (financer_id, saad_siret, line_id, version_id, sequence, plan_ref, \
+             beneficiary_id, worker_id, counted_start, counted_end, rounded_minutes, corrected, shared_time, \
+             fingerprint) ",
+        );
+        query.push_values(chunk, |mut b, row| {
+            b.push_bind(financer_id)
+                .push_bind(saad_siret)
+                .push_bind(&row.line_id)
+                .push_bind(row.version_id)
+                .push_bind(row.sequence)
+                .push_bind(&row.plan_ref)
+                .push_bind(&row.beneficiary_id)
+                .push_bind(&row.worker_id)
+                .push_bind(ts(row.counted_start))
+                .push_bind(ts(row.counted_end))
+                .push_bind(row.rounded_minutes)
+                .push_bind(row.corrected)
+                .push_bind(row.shared_time)
+                .push_bind(&row.fingerprint);
+        });
+        query.push(
+            " ON CONFLICT (financer_id, saad_siret, line_id) DO UPDATE SET version_id = excluded.version_id, \
+             sequence = excluded.sequence, plan_ref = excluded.plan_ref, beneficiary_id = excluded.beneficiary_id, \
+             worker_id = excluded.worker_id, counted_start = excluded.counted_start, \
+             counted_end = excluded.counted_end, rounded_minutes = excluded.rounded_minutes, \
+             corrected = excluded.corrected, shared_time = excluded.shared_time, fingerprint = excluded.fingerprint",
+        );
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+include!("shared.rs");
