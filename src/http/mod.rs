@@ -22,6 +22,7 @@ pub mod health;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_context;
+pub mod routes;
 pub mod server;
 pub mod tls;
 

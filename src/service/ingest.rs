@@ -39,7 +39,9 @@ impl Ingested {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The transmission id was used before with a different body (api.md: 409).
-    #[error("transmission '{0}' was already received with a different content; send new data under a new transmission id")]
+    #[error(
+        "transmission '{0}' was already received with a different content; send new data under a new transmission id"
+    )]
     TransmissionConflict(String),
     /// The charter lacks a value the rules need (configuration fault).
     #[error(transparent)]
@@ -67,7 +69,12 @@ pub async fn ingest_delivery(
     now: DateTime<Utc>,
 ) -> Result<Ingested, IngestError> {
     if let Some(stored) = store.get_receipt(saad.as_str(), transmission_id).await? {
-        return replay(transmission_id, &stored.receipt_json, &stored.body_hash, body_hash);
+        return replay(
+            transmission_id,
+            &stored.receipt_json,
+            &stored.body_hash,
+            body_hash,
+        );
     }
     let mut tx = store.begin_ingest().await?;
     let context = tx.load_context(saad.as_str(), lines, now).await?;
@@ -109,6 +116,8 @@ fn replay(
     if first_hash == body_hash {
         Ok(Ingested::Replayed(serde_json::from_str(receipt_json)?))
     } else {
-        Err(IngestError::TransmissionConflict(transmission_id.to_owned()))
+        Err(IngestError::TransmissionConflict(
+            transmission_id.to_owned(),
+        ))
     }
 }

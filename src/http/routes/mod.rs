@@ -3,6 +3,7 @@
 //! One module per resource. A route of the contract that is not built yet is
 //! registered with [`not_built_yet`] and answers 501: never fake data.
 //! Registration uses `web::resource(..)` so that a wrong method answers 405.
+//! `POST /api/v1/admin/clock` is mounted by the server itself.
 
 use actix_web::web;
 
@@ -10,7 +11,19 @@ use super::not_built_yet;
 
 /// Registers every route of the contract.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Month close, invoices and batches: issue 6.
+    // Financer data in, SAAD orders out.
+    cfg.service(web::resource("/saads").route(web::post().to(not_built_yet)))
+        .service(
+            web::resource("/orders")
+                .route(web::post().to(not_built_yet))
+                .route(web::get().to(not_built_yet)),
+        )
+        .service(web::resource("/events").route(web::post().to(not_built_yet)))
+        .service(web::resource("/overrun-authorisations").route(web::post().to(not_built_yet)));
+    // Deliveries and rejection notices.
+    cfg.service(web::resource("/deliveries").route(web::post().to(not_built_yet)))
+        .service(web::resource("/rejections").route(web::get().to(not_built_yet)));
+    // Month close, invoices and batches.
     cfg.service(web::resource("/months/{month}/close").route(web::post().to(not_built_yet)))
         .service(
             web::resource("/invoices")
