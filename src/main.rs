@@ -6,7 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use saad_gateway::cli::{Cli, Command};
+use saad_gateway::cli::{Cli, Command, GlobalSettings, TokenAction, TokenRole as CliTokenRole};
+use saad_gateway::domain::params::Parameters;
+use saad_gateway::http::clock::Clock;
+use saad_gateway::http::server::ServerConfig;
+use saad_gateway::storage::{Store, StoreConfig, TokenRole};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -58,9 +62,77 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        other => {
-            eprintln!("error: '{other:?}' is not built yet in this version of saad-gateway");
+        Command::Serve => runtime()?.block_on(serve(&cli.settings, params)),
+        Command::Migrate => runtime()?.block_on(async {
+            let store = open_store(&cli.settings).await?;
+            store.migrate().await.context("applying migrations")?;
+            eprintln!(
+                "migrations applied to {}",
+                redact(&cli.settings.database_url)
+            );
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Token { action } => runtime()?.block_on(async {
+            let TokenAction::Create { role, siret } = action;
+            let store = open_store(&cli.settings).await?;
+            store.migrate().await.context("applying migrations")?;
+            let role = match role {
+                CliTokenRole::Financer => TokenRole::Financer,
+                CliTokenRole::Saad => TokenRole::Saad,
+            };
+            let token =
+                saad_gateway::service::tokens::create_token(&store, role, siret.as_deref()).await?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Demo => {
+            eprintln!("error: the demo is not built yet in this version of saad-gateway");
             Ok(ExitCode::from(2))
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The database URL without any password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the configured database; a relative SQLite path lives in the data directory.
+async fn open_store(settings: &GlobalSettings) -> anyhow::Result<Store> {
+    let url = saad_gateway::service::tokens::resolve_database_url(
+        &settings.database_url,
+        &settings.data_dir,
+    );
+    Store::open(&StoreConfig::new(url))
+        .await
+        .with_context(|| format!("opening the database {}", redact(&settings.database_url)))
+}
+
+async fn serve(settings: &GlobalSettings, params: Parameters) -> anyhow::Result<ExitCode> {
+    saad_gateway::http::tls::install_crypto_provider();
+    let store = open_store(settings).await?;
+    store.migrate().await.context("applying migrations")?;
+    let config = ServerConfig::from_settings(settings)?;
+    let server = saad_gateway::http::gateway::start(
+        config,
+        store.clone(),
+        std::sync::Arc::new(params),
+        Clock::from_mode(settings.clock),
+    )?;
+    eprintln!("saad-gateway listening on {}", server.base_url());
+    tracing::info!(address = %server.base_url(), "listening");
+    server.run_until_stopped().await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
 }

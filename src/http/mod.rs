@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod gateway;
 pub mod health;
 pub mod metrics;
 pub mod rate_limit;

@@ -167,6 +167,9 @@ pub enum ServerError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The metrics registry could not be built.
+    #[error("building the metrics registry: {0}")]
+    Metrics(#[from] crate::http::metrics::MetricsError),
     /// actix refused the listener.
     #[error("starting the HTTP server on {address}: {source}")]
     Start {

@@ -6,3 +6,4 @@
 pub mod ingest;
 pub mod plans;
 pub mod receipt;
+pub mod tokens;

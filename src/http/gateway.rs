@@ -1,0 +1,94 @@
+//! The gateway assembled: storage behind the HTTP edge.
+//!
+//! [`start`] builds the server of `saad-gateway serve` (and of the demo and
+//! the integration tests) from the settings, an open [`Store`] and the
+//! charter: storage answers the token look-ups and the health check, and
+//! the routes of [`super::routes`] get an [`AppState`].
+
+use std::sync::Arc;
+
+use crate::domain::params::Parameters;
+use crate::storage::{Store, StoreError};
+
+use super::auth::{LookupError, Principal, Role, TokenLookup};
+use super::clock::Clock;
+use super::health::{HealthCheck, HealthError};
+use super::metrics::Metrics;
+use super::server::{RunningServer, Server, ServerConfig, ServerDeps, ServerError};
+
+/// What every route handler shares (`web::Data<AppState>`).
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The charter.
+    pub params: Arc<Parameters>,
+}
+
+/// Token look-up against the `tokens` table (only hashes are stored).
+#[derive(Clone)]
+pub struct StoreTokens(pub Store);
+
+#[async_trait::async_trait]
+impl TokenLookup for StoreTokens {
+    async fn lookup(&self, token_hash: &str) -> Result<Option<Principal>, LookupError> {
+        let record = self
+            .0
+            .find_token_by_hash(token_hash)
+            .await
+            .map_err(|e| LookupError(Box::new(e)))?;
+        Ok(record.filter(|r| r.revoked_at.is_none()).and_then(|r| {
+            let role = match (r.role, r.saad_siret) {
+                (crate::storage::TokenRole::Financer, _) => Role::Financer,
+                (crate::storage::TokenRole::Saad, Some(siret)) => Role::Saad { siret },
+                (crate::storage::TokenRole::Saad, None) => return None,
+            };
+            Some(Principal {
+                token_id: r.id,
+                role,
+            })
+        }))
+    }
+}
+
+/// Health check: a trivial read through the pool.
+#[derive(Clone)]
+pub struct StoreHealth(pub Store);
+
+#[async_trait::async_trait]
+impl HealthCheck for StoreHealth {
+    async fn check_database(&self) -> Result<(), HealthError> {
+        match self.0.get_saad("00000000000000").await {
+            Ok(_) | Err(StoreError::NotFound) => Ok(()),
+            Err(error) => Err(HealthError(Box::new(error))),
+        }
+    }
+}
+
+/// Builds the gateway: binds the listener and returns the server, ready to
+/// run. Must be called inside a Tokio runtime.
+pub fn start(
+    config: ServerConfig,
+    store: Store,
+    params: Arc<Parameters>,
+    clock: Clock,
+) -> Result<RunningServer, ServerError> {
+    let state = actix_web::web::Data::new(AppState {
+        store: store.clone(),
+        params,
+    });
+    let deps = ServerDeps {
+        tokens: Arc::new(StoreTokens(store.clone())),
+        health: Arc::new(StoreHealth(store)),
+        clock,
+        metrics: Metrics::new()?,
+    };
+    Server::build(
+        config,
+        move |cfg| {
+            cfg.app_data(state.clone());
+            super::routes::configure(cfg);
+        },
+        deps,
+    )
+}
