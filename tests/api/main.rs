@@ -1,0 +1,6 @@
+//! Black-box API tests: the real gateway (storage, rules, HTTPS) started on
+//! 127.0.0.1 with a random port, driven with a real HTTPS client. One test
+//! binary (one link step); one module per resource.
+
+mod helpers;
+mod smoke;
