@@ -15,6 +15,7 @@
 
 pub mod charter;
 pub mod cli;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod service;
