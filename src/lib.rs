@@ -3,6 +3,8 @@
 //! Layout (dependencies point inward, towards `domain`):
 //! - [`domain`]: the rules of ../shared/spec/rules.md as pure functions over
 //!   plain data (no I/O);
+//! - [`exports`]: the payment-batch files (liquidation CSV, PES V2, pain.001)
+//!   as pure functions from a batch to bytes;
 //! - [`charter`]: loads the dated parameters of `charter/` into the domain's
 //!   `Parameters`;
 //! - [`cli`], [`telemetry`]: the binary's command line and logging.
@@ -11,4 +13,5 @@
 pub mod charter;
 pub mod cli;
 pub mod domain;
+pub mod exports;
 pub mod telemetry;
