@@ -115,6 +115,15 @@ pub fn pes_v2(batch: &BatchExport) -> Result<Vec<u8>, ExportError> {
     x.v("InfoDematerialisee", &pes.info_dematerialisee)?;
     x.close("EnTeteDepense")?;
 
+    // Each SAAD's Tiers block is written once by quick-xml and repeated in
+    // every line of its pieces.
+    let mut tiers_blocks = Vec::with_capacity(batch.payments.len());
+    for (payment, iban) in batch.payments.iter().zip(&checked.ibans) {
+        let mut fragment = XmlOut::fragment("PES V2 file");
+        write_tiers(&mut fragment, batch, payment, iban)?;
+        tiers_blocks.push(fragment.into_fragment());
+    }
+
     let mut bordereau_number = batch.pes_numbering.first_bordereau.max(1);
     let mut piece_number = batch.pes_numbering.first_piece.max(1);
     for (position, (aid_type, invoices)) in by_aid.iter().enumerate() {
@@ -147,16 +156,18 @@ pub fn pes_v2(batch: &BatchExport) -> Result<Vec<u8>, ExportError> {
         x.close("BlocBordereau")?;
         for (payment_index, payment, invoice) in invoices {
             let codes = piece_codes(batch, invoice)?;
-            let iban = checked
-                .ibans
+            let tiers = tiers_blocks
                 .get(*payment_index)
-                .map_or(payment.saad.iban.as_str(), String::as_str);
+                .ok_or(ExportError::Write {
+                    file: "PES V2 file",
+                    message: "internal: payment without Tiers block".to_owned(),
+                })?;
             let piece = Piece {
                 number: piece_number,
                 codes,
                 nature: &imputation.nature,
                 fonction: &imputation.fonction,
-                iban,
+                tiers,
             };
             write_piece(&mut x, batch, payment, invoice, &piece)?;
             piece_number = piece_number
@@ -175,7 +186,7 @@ struct Piece<'a> {
     codes: &'a PieceCodes,
     nature: &'a str,
     fonction: &'a str,
-    iban: &'a str,
+    tiers: &'a [u8],
 }
 
 fn piece_codes<'a>(
@@ -236,20 +247,23 @@ fn write_piece(
         x.v("MtHT", &amount_2dp(line.amount))?;
         x.close("InfoLignePce")?;
         x.close("BlocLignePiece")?;
-        write_tiers(x, batch, payment, &name, piece.iban)?;
+        x.splice(piece.tiers, TIERS_DEPTH);
         x.close("LigneDePiece")?;
     }
     x.close("Piece")
 }
 
+/// Nesting of `Tiers`: PES_Aller > PES_DepenseAller > Bordereau > Piece > LigneDePiece > Tiers.
+const TIERS_DEPTH: usize = 5;
+
 fn write_tiers(
     x: &mut XmlOut,
     batch: &BatchExport,
     payment: &PaymentExport,
-    name: &str,
     iban: &str,
 ) -> Result<(), ExportError> {
     let saad = &payment.saad;
+    let name = single_line(&saad.name);
     let pes = &batch.financer.pes;
     x.open("Tiers")?;
     x.open("InfoTiers")?;
@@ -258,7 +272,7 @@ fn write_tiers(
     x.v("TypTiers", &pes.tiers.typ_tiers)?;
     x.v("CatTiers", &pes.tiers.cat_tiers)?;
     x.v("NatJur", pes.nat_jur(saad.legal_category.as_deref()))?;
-    x.v("Nom", name)?;
+    x.v("Nom", &name)?;
     x.close("InfoTiers")?;
     if let Some(address) = &saad.address {
         x.open("Adresse")?;

@@ -24,6 +24,36 @@ impl XmlOut {
         Ok(out)
     }
 
+    /// Starts a fragment: elements written without declaration, to be
+    /// spliced (possibly many times) into a document with [`XmlOut::splice`].
+    pub fn fragment(file: &'static str) -> Self {
+        Self {
+            writer: Writer::new_with_indent(Vec::new(), b' ', 2),
+            file,
+        }
+    }
+
+    /// Appends a finished fragment (its bytes from [`XmlOut::into_fragment`])
+    /// as the next sibling at nesting `depth`, indented like the rest of the
+    /// document. The fragment was written, and escaped, by quick-xml.
+    pub fn splice(&mut self, fragment: &[u8], depth: usize) {
+        let indent = " ".repeat(2 * depth);
+        let out = self.writer.get_mut();
+        out.push(b'\n');
+        out.extend_from_slice(indent.as_bytes());
+        for byte in fragment {
+            out.push(*byte);
+            if *byte == b'\n' {
+                out.extend_from_slice(indent.as_bytes());
+            }
+        }
+    }
+
+    /// The bytes of a fragment.
+    pub fn into_fragment(self) -> Vec<u8> {
+        self.writer.into_inner()
+    }
+
     fn event(&mut self, event: Event<'_>) -> Result<(), ExportError> {
         self.writer
             .write_event(event)
