@@ -13,10 +13,13 @@ use saad_gateway::exports::csv::CSV_COLUMNS;
 use saad_gateway::exports::{ExportError, FinancerConfig, liquidation_csv};
 
 fn rows(bytes: &[u8]) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .from_reader(bytes);
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes);
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     let records = reader
         .records()
         .map(|r| {
@@ -45,7 +48,10 @@ fn csv_has_the_documented_columns_and_one_row_per_invoice() {
     let first = &records[0];
     assert_eq!(first["saad_siret"], "73282932000074");
     assert_eq!(first["saad_name"], "Aide & Soins <Domicile> Élan");
-    assert_eq!(first["iban"], "FR7699999000010000000000115", "IBAN in electronic format");
+    assert_eq!(
+        first["iban"], "FR7699999000010000000000115",
+        "IBAN in electronic format"
+    );
     assert_eq!(first["bic"], "AGRIFRPP");
     assert_eq!(first["aid_type"], "APA");
     assert_eq!(first["month"], "2024-01");
@@ -85,14 +91,20 @@ fn csv_totals_are_exact_to_the_cent_with_the_negative_regularisation_deducted() 
 
 #[test]
 fn csv_matches_the_golden_fixture() {
-    assert_golden(&liquidation_csv(&sample_batch()).unwrap(), "sample.liquidation.csv");
+    assert_golden(
+        &liquidation_csv(&sample_batch()).unwrap(),
+        "sample.liquidation.csv",
+    );
 }
 
 #[test]
 fn csv_refuses_a_batch_with_an_invalid_iban() {
     let mut batch = sample_batch();
     batch.payments[0].saad.iban = "FR7699999000010000000000116".to_owned();
-    assert!(matches!(liquidation_csv(&batch), Err(ExportError::InvalidIban { .. })));
+    assert!(matches!(
+        liquidation_csv(&batch),
+        Err(ExportError::InvalidIban { .. })
+    ));
 }
 
 #[test]
@@ -101,8 +113,17 @@ fn financer_sample_loads_and_lists_its_placeholders() {
     assert_eq!(config.id, "CD99");
     assert_eq!(config.siret.as_str(), "22990000000014");
     assert_eq!(config.imputations.len(), 3);
-    assert!(config.placeholders().len() >= 9, "{:?}", config.placeholders());
-    assert!(config.placeholders().iter().any(|p| p.starts_with("imputation APA (")));
+    assert!(
+        config.placeholders().len() >= 9,
+        "{:?}",
+        config.placeholders()
+    );
+    assert!(
+        config
+            .placeholders()
+            .iter()
+            .any(|p| p.starts_with("imputation APA ("))
+    );
     assert_eq!(config.pes.nat_jur(Some("9220")), "03");
     assert_eq!(config.pes.nat_jur(Some("1000")), "00");
     assert_eq!(config.pes.nat_jur(None), "00");
@@ -125,19 +146,34 @@ fn line_containing(text: &str) -> usize {
 fn financer_errors_name_the_file_and_the_line() {
     let line = line_containing("bic = \"BDFEFRPPCCT\"");
     let err = load_edited("bic = \"BDFEFRPPCCT\"", "bic = \"bdfefrppcct\"");
-    assert!(err.starts_with(&format!("charter/financer.toml:{line}: debtor.bic")), "{err}");
+    assert!(
+        err.starts_with(&format!("charter/financer.toml:{line}: debtor.bic")),
+        "{err}"
+    );
 
     let line = line_containing("iban = \"FR51");
-    let err = load_edited("iban = \"FR513000100099C990000000043\"", "iban = \"FR513000100099C990000000044\"");
-    assert!(err.starts_with(&format!("charter/financer.toml:{line}: debtor.iban")), "{err}");
+    let err = load_edited(
+        "iban = \"FR513000100099C990000000043\"",
+        "iban = \"FR513000100099C990000000044\"",
+    );
+    assert!(
+        err.starts_with(&format!("charter/financer.toml:{line}: debtor.iban")),
+        "{err}"
+    );
 
     let line = line_containing("siret = \"22990000000014\"");
     let err = load_edited("siret = \"22990000000014\"", "siret = \"22990000000015\"");
-    assert!(err.starts_with(&format!("charter/financer.toml:{line}:")), "{err}");
+    assert!(
+        err.starts_with(&format!("charter/financer.toml:{line}:")),
+        "{err}"
+    );
 
     let line = line_containing("id_post =");
     let err = load_edited("id_post =", "id_poste = \"1\"\nid_post =");
-    assert!(err.starts_with(&format!("charter/financer.toml:{line}:")), "{err}");
+    assert!(
+        err.starts_with(&format!("charter/financer.toml:{line}:")),
+        "{err}"
+    );
     assert!(err.contains("id_poste"), "{err}");
 
     let err = load_edited("aid_type = \"AM\"", "aid_type = \"APA\"");

@@ -54,11 +54,17 @@ fn pain001_control_sum_is_the_exact_sum_and_counts_transactions() {
     assert_eq!(header.child("CreDtTm").text, "2024-02-05T09:30:00Z");
     for tx in info.children_named("CdtTrfTxInf") {
         assert_eq!(tx.at("Amt/InstdAmt").attribute("Ccy"), Some("EUR"));
-        assert_eq!(tx.at("Amt/InstdAmt").text.split('.').nth(1).map(str::len), Some(2));
+        assert_eq!(
+            tx.at("Amt/InstdAmt").text.split('.').nth(1).map(str::len),
+            Some(2)
+        );
     }
     // The debtor's structured address and account come from charter/financer.toml.
     assert_eq!(info.at("Dbtr/PstlAdr/TwnNm").text, "Chef-Lieu");
-    assert_eq!(info.at("DbtrAcct/Id/IBAN").text, "FR513000100099C990000000043");
+    assert_eq!(
+        info.at("DbtrAcct/Id/IBAN").text,
+        "FR513000100099C990000000043"
+    );
     assert_eq!(info.at("DbtrAgt/FinInstnId/BICFI").text, "BDFEFRPPCCT");
 }
 
@@ -66,7 +72,10 @@ fn pain001_control_sum_is_the_exact_sum_and_counts_transactions() {
 fn pain001_special_characters_are_escaped_and_read_back_intact() {
     let xml = pain001(&sample_batch()).unwrap();
     let text = String::from_utf8(xml.clone()).unwrap();
-    assert!(text.contains("Aide &amp; Soins &lt;Domicile&gt; Élan"), "{text}");
+    assert!(
+        text.contains("Aide &amp; Soins &lt;Domicile&gt; Élan"),
+        "{text}"
+    );
     assert!(text.contains("Association Âge d'Or") || text.contains("Association Âge d&apos;Or"));
     let doc = parse(&xml).unwrap();
     let names: Vec<&str> = doc
@@ -74,7 +83,10 @@ fn pain001_special_characters_are_escaped_and_read_back_intact() {
         .children_named("CdtTrfTxInf")
         .map(|tx| tx.at("Cdtr/Nm").text.as_str())
         .collect();
-    assert_eq!(names, vec!["Aide & Soins <Domicile> Élan", "Association Âge d'Or"]);
+    assert_eq!(
+        names,
+        vec!["Aide & Soins <Domicile> Élan", "Association Âge d'Or"]
+    );
 }
 
 #[test]
@@ -117,9 +129,15 @@ fn pain001_names_are_cut_to_70_characters_and_ids_stay_within_35() {
 
     let mut long = sample_batch();
     long.id = "B".repeat(21);
-    assert!(matches!(pain001(&long), Err(ExportError::UnfitBatchId { .. })));
+    assert!(matches!(
+        pain001(&long),
+        Err(ExportError::UnfitBatchId { .. })
+    ));
     long.id = "B 1".to_owned();
-    assert!(matches!(pain001(&long), Err(ExportError::UnfitBatchId { .. })));
+    assert!(matches!(
+        pain001(&long),
+        Err(ExportError::UnfitBatchId { .. })
+    ));
 }
 
 #[test]
@@ -140,17 +158,26 @@ fn invalid_iban_is_refused() {
     let mut batch = sample_batch();
     batch.payments[1].saad.iban = "FR7699999000020000000000295".to_owned();
     let err = pain001(&batch).unwrap_err();
-    assert!(matches!(err, ExportError::InvalidIban { ref siret, .. } if siret.as_str() == "81234567800013"), "{err}");
+    assert!(
+        matches!(err, ExportError::InvalidIban { ref siret, .. } if siret.as_str() == "81234567800013"),
+        "{err}"
+    );
     assert!(err.to_string().contains("81234567800013"));
     batch.payments[1].saad.iban = "not an iban".to_owned();
-    assert!(matches!(pain001(&batch), Err(ExportError::InvalidIban { .. })));
+    assert!(matches!(
+        pain001(&batch),
+        Err(ExportError::InvalidIban { .. })
+    ));
 }
 
 #[test]
 fn invalid_bic_is_refused() {
     let mut batch = sample_batch();
     batch.payments[0].saad.bic = "agrifrpp".to_owned();
-    assert!(matches!(pain001(&batch), Err(ExportError::InvalidBic { .. })));
+    assert!(matches!(
+        pain001(&batch),
+        Err(ExportError::InvalidBic { .. })
+    ));
 }
 
 #[test]
@@ -166,24 +193,36 @@ fn non_positive_payment_is_refused() {
     batch.payments[1].invoices.push(refund);
     batch.payments[1].amount = Decimal::ZERO;
     let err = pain001(&batch).unwrap_err();
-    assert!(matches!(err, ExportError::NonPositivePayment { .. }), "{err}");
+    assert!(
+        matches!(err, ExportError::NonPositivePayment { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn totals_that_do_not_add_up_are_refused() {
     let mut batch = sample_batch();
     batch.payments[0].amount = dec!(393.41);
-    assert!(matches!(pain001(&batch), Err(ExportError::PaymentMismatch { .. })));
+    assert!(matches!(
+        pain001(&batch),
+        Err(ExportError::PaymentMismatch { .. })
+    ));
 
     let mut batch = sample_batch();
     batch.payments[1].invoices[0].lines[0].amount = dec!(1000.02);
-    assert!(matches!(pain001(&batch), Err(ExportError::InvoiceMismatch { .. })));
+    assert!(matches!(
+        pain001(&batch),
+        Err(ExportError::InvoiceMismatch { .. })
+    ));
 
     let mut batch = sample_batch();
     batch.payments[1].invoices[0].lines[0].amount = dec!(1000.005);
     batch.payments[1].invoices[0].amount = dec!(1000.005);
     batch.payments[1].amount = dec!(1000.005);
-    assert!(matches!(pain001(&batch), Err(ExportError::NotInCents { .. })));
+    assert!(matches!(
+        pain001(&batch),
+        Err(ExportError::NotInCents { .. })
+    ));
 }
 
 #[test]
@@ -191,11 +230,17 @@ fn duplicate_payee_and_duplicate_invoice_are_refused() {
     let mut batch = sample_batch();
     let copy = batch.payments[0].clone();
     batch.payments.push(copy);
-    assert!(matches!(pain001(&batch), Err(ExportError::DuplicatePayee { .. })));
+    assert!(matches!(
+        pain001(&batch),
+        Err(ExportError::DuplicatePayee { .. })
+    ));
 
     let mut batch = sample_batch();
     batch.payments[1].invoices[0].id = "F-2024-01-APA-0001".to_owned();
-    assert!(matches!(pain001(&batch), Err(ExportError::DuplicateInvoice { .. })));
+    assert!(matches!(
+        pain001(&batch),
+        Err(ExportError::DuplicateInvoice { .. })
+    ));
 }
 
 // ---- property tests ----------------------------------------------------

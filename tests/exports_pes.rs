@@ -11,12 +11,18 @@ use saad_gateway::exports::pes::transfer_labels;
 use saad_gateway::exports::{ExportError, PES_NAMESPACE, pes_v2};
 
 fn money(text: &str) -> Decimal {
-    assert_eq!(text.split('.').nth(1).map(str::len), Some(2), "two decimals: {text}");
+    assert_eq!(
+        text.split('.').nth(1).map(str::len),
+        Some(2),
+        "two decimals: {text}"
+    );
     text.parse().unwrap()
 }
 
 fn bordereaux(doc: &Node) -> Vec<&Node> {
-    doc.child("PES_DepenseAller").children_named("Bordereau").collect()
+    doc.child("PES_DepenseAller")
+        .children_named("Bordereau")
+        .collect()
 }
 
 #[test]
@@ -25,7 +31,10 @@ fn pes_has_the_envelope_and_headers_from_configuration() {
     assert_eq!(doc.name, "PES_Aller");
     assert_eq!(doc.attribute("xmlns"), Some(PES_NAMESPACE));
     assert_eq!(doc.v("Enveloppe/Parametres/TypFic"), "PESALR2");
-    assert_eq!(doc.v("Enveloppe/Parametres/NomFic"), "PES_CD99_B2024-02-0001.xml");
+    assert_eq!(
+        doc.v("Enveloppe/Parametres/NomFic"),
+        "PES_CD99_B2024-02-0001.xml"
+    );
     assert_eq!(doc.v("Enveloppe/Recepteur/Sigle"), "HELIOS");
     assert_eq!(doc.v("EnTetePES/DteStr"), "2024-02-05");
     assert_eq!(doc.v("EnTetePES/IdColl"), "22990000000014");
@@ -56,7 +65,10 @@ fn pes_has_one_bordereau_per_aid_type_one_piece_per_invoice_one_line_per_invoice
         .map(|i| i.lines.len())
         .sum();
     assert_eq!(lines.len(), invoice_lines);
-    let numbers: Vec<&str> = bordereaux.iter().map(|b| b.v("BlocBordereau/IdBord")).collect();
+    let numbers: Vec<&str> = bordereaux
+        .iter()
+        .map(|b| b.v("BlocBordereau/IdBord"))
+        .collect();
     assert_eq!(numbers, vec!["1", "2", "3"]);
     let mut pieces_ids = Vec::new();
     for b in &bordereaux {
@@ -90,7 +102,10 @@ fn pes_bordereau_totals_are_the_sum_of_their_pieces_and_lines() {
         }
         assert_eq!(money(bordereau.v("BlocBordereau/MtBordHT")), sum);
         assert_eq!(money(bordereau.v("BlocBordereau/MtCumulAnnuel")), sum);
-        assert_eq!(bordereau.v("BlocBordereau/NbrPce"), pieces.len().to_string());
+        assert_eq!(
+            bordereau.v("BlocBordereau/NbrPce"),
+            pieces.len().to_string()
+        );
         all += sum;
     }
     assert_eq!(all, dec!(1393.41));
@@ -124,8 +139,15 @@ fn pes_piece_codes_follow_the_kind_and_sign_of_the_invoice() {
     let doc = parse(&pes_v2(&sample_batch()).unwrap()).unwrap();
     let apa: Vec<&Node> = bordereaux(&doc)[0].children_named("Piece").collect();
     assert_eq!(apa[0].v("BlocPiece/InfoPce/TypPce"), "01");
-    assert_eq!(apa[1].v("BlocPiece/InfoPce/TypPce"), "02", "negative regularisation");
-    assert_eq!(apa[1].v("BlocPiece/InfoPce/PJRef/IdUnique"), "R-2023-12-APA-0001");
+    assert_eq!(
+        apa[1].v("BlocPiece/InfoPce/TypPce"),
+        "02",
+        "negative regularisation"
+    );
+    assert_eq!(
+        apa[1].v("BlocPiece/InfoPce/PJRef/IdUnique"),
+        "R-2023-12-APA-0001"
+    );
 }
 
 #[test]
@@ -135,12 +157,19 @@ fn pes_tiers_carry_siret_category_legal_nature_name_address_and_account() {
     let tiers = line.child("Tiers");
     assert_eq!(tiers.v("InfoTiers/IdTiers"), "73282932000074");
     assert_eq!(tiers.v("InfoTiers/CatTiers"), "01");
-    assert_eq!(tiers.v("InfoTiers/NatJur"), "03", "legal category 9220 mapped");
+    assert_eq!(
+        tiers.v("InfoTiers/NatJur"),
+        "03",
+        "legal category 9220 mapped"
+    );
     assert_eq!(tiers.v("InfoTiers/Nom"), "Aide & Soins <Domicile> Élan");
     assert_eq!(tiers.v("Adresse/Ville"), "Ville-Fictive");
     assert_eq!(tiers.v("CpteBancaire/IBAN"), "FR7699999000010000000000115");
     assert_eq!(tiers.v("CpteBancaire/BIC"), "AGRIFRPP");
-    let am = bordereaux(&doc)[2].child("Piece").child("LigneDePiece").child("Tiers");
+    let am = bordereaux(&doc)[2]
+        .child("Piece")
+        .child("LigneDePiece")
+        .child("Tiers");
     assert_eq!(am.v("InfoTiers/NatJur"), "00", "no legal category: default");
 }
 
@@ -148,7 +177,10 @@ fn pes_tiers_carry_siret_category_legal_nature_name_address_and_account() {
 fn pes_values_are_escaped_in_attributes() {
     let bytes = pes_v2(&sample_batch()).unwrap();
     let text = String::from_utf8(bytes).unwrap();
-    assert!(text.contains(r#"<Nom V="Aide &amp; Soins &lt;Domicile&gt; Élan"/>"#), "{text}");
+    assert!(
+        text.contains(r#"<Nom V="Aide &amp; Soins &lt;Domicile&gt; Élan"/>"#),
+        "{text}"
+    );
     assert!(!text.contains("Soins <Domicile>"));
 }
 
@@ -180,8 +212,14 @@ fn pes_matches_the_golden_fixture() {
 fn pes_refuses_a_saad_without_address_and_an_invalid_iban() {
     let mut batch = sample_batch();
     batch.payments[1].saad.address = None;
-    assert!(matches!(pes_v2(&batch), Err(ExportError::MissingAddress { .. })));
+    assert!(matches!(
+        pes_v2(&batch),
+        Err(ExportError::MissingAddress { .. })
+    ));
     let mut batch = sample_batch();
     batch.payments[1].saad.iban = "FR00".to_owned();
-    assert!(matches!(pes_v2(&batch), Err(ExportError::InvalidIban { .. })));
+    assert!(matches!(
+        pes_v2(&batch),
+        Err(ExportError::InvalidIban { .. })
+    ));
 }

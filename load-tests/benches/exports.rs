@@ -79,7 +79,10 @@ fn national_batch(lines_per_invoice: usize) -> BatchExport {
         .collect();
     BatchExport {
         id: "B2024-02-NATIONAL".to_owned(),
-        created_at: Utc.with_ymd_and_hms(2024, 2, 5, 9, 30, 0).single().expect("date"),
+        created_at: Utc
+            .with_ymd_and_hms(2024, 2, 5, 9, 30, 0)
+            .single()
+            .expect("date"),
         requested_execution_date: NaiveDate::from_ymd_opt(2024, 2, 8).expect("date"),
         financer,
         pes_numbering: PesNumbering::default(),

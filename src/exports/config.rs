@@ -130,7 +130,11 @@ impl FinancerConfig {
             .map_err(|why| fail_at(debtor_raw.bic.span().start, format!("debtor.bic: {why}")))?;
         let address = debtor_raw.address;
         if address.country.get_ref().len() != 2
-            || !address.country.get_ref().bytes().all(|b| b.is_ascii_uppercase())
+            || !address
+                .country
+                .get_ref()
+                .bytes()
+                .all(|b| b.is_ascii_uppercase())
         {
             return Err(fail_at(
                 address.country.span().start,
@@ -142,7 +146,11 @@ impl FinancerConfig {
             iban,
             bic: debtor_raw.bic.into_inner(),
             address: StructuredAddress {
-                street_name: non_empty(&address.street_name, "debtor.address.street_name", &fail_at)?,
+                street_name: non_empty(
+                    &address.street_name,
+                    "debtor.address.street_name",
+                    &fail_at,
+                )?,
                 building_number: address.building_number,
                 postcode: non_empty(&address.postcode, "debtor.address.postcode", &fail_at)?,
                 town: non_empty(&address.town, "debtor.address.town", &fail_at)?,
@@ -169,7 +177,10 @@ impl FinancerConfig {
         if let Some(missing) = PieceCase::ALL.iter().find(|c| !pieces.contains_key(c)) {
             return Err(fail_at(
                 0,
-                format!("[pes.pieces.{}] is missing (TypPce and NatPce of that case)", missing.key()),
+                format!(
+                    "[pes.pieces.{}] is missing (TypPce and NatPce of that case)",
+                    missing.key()
+                ),
             ));
         }
         let tiers = pes_raw.tiers;
@@ -202,7 +213,8 @@ impl FinancerConfig {
         for spanned in raw.imputation {
             let start = spanned.span().start;
             let entry = spanned.into_inner();
-            let aid_type = AidType::from_str(&entry.aid_type).map_err(|e| fail_at(start, e.message))?;
+            let aid_type =
+                AidType::from_str(&entry.aid_type).map_err(|e| fail_at(start, e.message))?;
             note(&format!("imputation {aid_type}"), &entry.confidence)?;
             let imputation = Imputation {
                 nature: entry.nature,
@@ -215,7 +227,10 @@ impl FinancerConfig {
                 ));
             }
             if imputations.insert(aid_type, imputation).is_some() {
-                return Err(fail_at(start, format!("imputation {aid_type} is listed twice")));
+                return Err(fail_at(
+                    start,
+                    format!("imputation {aid_type} is listed twice"),
+                ));
             }
         }
         if let Some(missing) = AidType::ALL.iter().find(|a| !imputations.contains_key(a)) {
@@ -399,8 +414,9 @@ pub struct Imputation {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset)
-        .map_or(0, |before| before.bytes().filter(|b| *b == b'\n').count() + 1)
+    text.get(..offset).map_or(0, |before| {
+        before.bytes().filter(|b| *b == b'\n').count() + 1
+    })
 }
 
 fn non_empty(
@@ -409,7 +425,10 @@ fn non_empty(
     fail_at: &impl Fn(usize, String) -> CharterError,
 ) -> Result<String, CharterError> {
     if value.get_ref().trim().is_empty() {
-        Err(fail_at(value.span().start, format!("{key} must not be empty")))
+        Err(fail_at(
+            value.span().start,
+            format!("{key} must not be empty"),
+        ))
     } else {
         Ok(value.get_ref().clone())
     }

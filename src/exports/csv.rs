@@ -6,11 +6,11 @@
 //! two decimals and a decimal comma (`-12,50`), as French finance software
 //! and a French spreadsheet read them.
 
+use super::ExportError;
 use super::model::{BatchExport, PaymentExport};
 use super::pain001::end_to_end_id;
 use super::text::{amount_2dp, single_line};
 use super::validate::check_batch;
-use super::ExportError;
 
 /// The header row, in column order (documented in docs/payment-files.md).
 pub const CSV_COLUMNS: [&str; 13] = [

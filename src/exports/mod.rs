@@ -24,15 +24,15 @@ pub mod text;
 mod validate;
 mod xml;
 
-pub use config::{FinancerConfig, FINANCER_FILE};
+pub use config::{FINANCER_FILE, FinancerConfig};
 pub use csv::liquidation_csv;
 pub use model::{
     BatchExport, InvoiceExport, InvoiceKind, InvoiceLineExport, PaymentExport, PesNumbering,
     SaadPayee,
 };
-pub use pain001::{pain001, PAIN001_NAMESPACE};
-pub use pes::{pes_v2, PES_NAMESPACE};
-pub use validate::{check_batch, CheckedBatch, BATCH_ID_MAX};
+pub use pain001::{PAIN001_NAMESPACE, pain001};
+pub use pes::{PES_NAMESPACE, pes_v2};
+pub use validate::{BATCH_ID_MAX, CheckedBatch, check_batch};
 
 use rust_decimal::Decimal;
 
@@ -48,7 +48,9 @@ pub enum ExportError {
         batch_id: String,
     },
     /// The batch id cannot carry the pain.001 identifiers.
-    #[error("batch id '{batch_id}' must be 1 to 20 characters among A-Z, a-z, 0-9, '-', '_' and '.' (it prefixes every EndToEndId, at most 35 characters)")]
+    #[error(
+        "batch id '{batch_id}' must be 1 to 20 characters among A-Z, a-z, 0-9, '-', '_' and '.' (it prefixes every EndToEndId, at most 35 characters)"
+    )]
     UnfitBatchId {
         /// The id received.
         batch_id: String,
@@ -66,7 +68,9 @@ pub enum ExportError {
         invoice_id: String,
     },
     /// A payment of zero or less (R9: the net is never negative; nothing to transfer at zero).
-    #[error("payment to SAAD {siret} is {amount}: a payment must be strictly positive (carry a negative net over to the next batch)")]
+    #[error(
+        "payment to SAAD {siret} is {amount}: a payment must be strictly positive (carry a negative net over to the next batch)"
+    )]
     NonPositivePayment {
         /// The SAAD.
         siret: Siret,

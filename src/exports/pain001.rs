@@ -9,12 +9,12 @@ use chrono::SecondsFormat;
 use crate::domain::model::Address;
 use crate::domain::types::Siret;
 
+use super::ExportError;
 use super::config::StructuredAddress;
 use super::model::{BatchExport, PaymentExport};
 use super::text::{amount_2dp, single_line, truncate_chars};
 use super::validate::check_batch;
 use super::xml::XmlOut;
-use super::ExportError;
 
 /// Namespace of the generated document.
 pub const PAIN001_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09";
@@ -45,8 +45,7 @@ pub fn remittance(financer_id: &str, invoice_ids: &[&str]) -> String {
         } else {
             String::new()
         };
-        let candidate_len =
-            text.chars().count() + 1 + id.chars().count() + suffix.chars().count();
+        let candidate_len = text.chars().count() + 1 + id.chars().count() + suffix.chars().count();
         if candidate_len > REMITTANCE_MAX {
             break;
         }
@@ -99,10 +98,19 @@ pub fn pain001(batch: &BatchExport) -> Result<Vec<u8>, ExportError> {
     x.close("SvcLvl")?;
     x.close("PmtTpInf")?;
     x.open("ReqdExctnDt")?;
-    x.text("Dt", &batch.requested_execution_date.format("%Y-%m-%d").to_string())?;
+    x.text(
+        "Dt",
+        &batch
+            .requested_execution_date
+            .format("%Y-%m-%d")
+            .to_string(),
+    )?;
     x.close("ReqdExctnDt")?;
     x.open("Dbtr")?;
-    x.text("Nm", truncate_chars(&single_line(&financer.debtor.name), NAME_MAX))?;
+    x.text(
+        "Nm",
+        truncate_chars(&single_line(&financer.debtor.name), NAME_MAX),
+    )?;
     debtor_address(&mut x, &financer.debtor.address)?;
     organisation_id(&mut x, &financer.siret)?;
     x.close("Dbtr")?;

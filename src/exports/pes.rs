@@ -17,12 +17,12 @@ use rust_decimal::Decimal;
 
 use crate::domain::types::AidType;
 
+use super::ExportError;
 use super::config::{PieceCase, PieceCodes};
 use super::model::{BatchExport, InvoiceExport, PaymentExport};
 use super::text::{amount_2dp, single_line, truncate_chars};
 use super::validate::check_batch;
 use super::xml::XmlOut;
-use super::ExportError;
 
 /// Namespace of `PES_Aller` (rules-reference.md §8).
 pub const PES_NAMESPACE: &str = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/aller";
@@ -41,7 +41,10 @@ pub fn transfer_labels(financer_id: &str, invoice: &InvoiceExport) -> (String, S
         super::model::InvoiceKind::Proforma => "",
         super::model::InvoiceKind::Regularisation => " REGUL",
     };
-    let first = format!("{financer_id} {} {}{regul}", invoice.aid_type, invoice.month);
+    let first = format!(
+        "{financer_id} {} {}{regul}",
+        invoice.aid_type, invoice.month
+    );
     let second = format!("FACT {}", invoice.id);
     (
         truncate_chars(&first, TRANSFER_LABEL_MAX).to_owned(),
@@ -156,12 +159,10 @@ pub fn pes_v2(batch: &BatchExport) -> Result<Vec<u8>, ExportError> {
         x.close("BlocBordereau")?;
         for (payment_index, payment, invoice) in invoices {
             let codes = piece_codes(batch, invoice)?;
-            let tiers = tiers_blocks
-                .get(*payment_index)
-                .ok_or(ExportError::Write {
-                    file: "PES V2 file",
-                    message: "internal: payment without Tiers block".to_owned(),
-                })?;
+            let tiers = tiers_blocks.get(*payment_index).ok_or(ExportError::Write {
+                file: "PES V2 file",
+                message: "internal: payment without Tiers block".to_owned(),
+            })?;
             let piece = Piece {
                 number: piece_number,
                 codes,

@@ -59,7 +59,9 @@ pub fn check_bic(text: &str) -> Result<(), String> {
     let upper_alnum = |b: &u8| b.is_ascii_uppercase() || b.is_ascii_digit();
     let ok = matches!(bytes.len(), 8 | 11)
         && bytes.iter().all(upper_alnum)
-        && bytes.get(4..6).is_some_and(|cc| cc.iter().all(u8::is_ascii_uppercase));
+        && bytes
+            .get(4..6)
+            .is_some_and(|cc| cc.iter().all(u8::is_ascii_uppercase));
     if ok {
         Ok(())
     } else {

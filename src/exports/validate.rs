@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use rust_decimal::Decimal;
 
+use super::ExportError;
 use super::model::BatchExport;
 use super::text::{check_bic, is_in_cents, parse_iban, single_line};
-use super::ExportError;
 
 /// Maximum length of a batch id (so that `{id}-{SIRET}` fits in 35 characters).
 pub const BATCH_ID_MAX: usize = 20;
@@ -75,8 +75,13 @@ pub fn check_batch(batch: &BatchExport) -> Result<CheckedBatch, ExportError> {
             if single_line(&address.city).is_empty() || !country_ok {
                 return Err(ExportError::InvalidText {
                     what: format!("address of SAAD {siret}"),
-                    value: format!("{}, {} {}, {}", address.line1, address.postcode, address.city, address.country),
-                    reason: "needs a town and an ISO 3166 alpha-2 country (SEPA structured address)".to_owned(),
+                    value: format!(
+                        "{}, {} {}, {}",
+                        address.line1, address.postcode, address.city, address.country
+                    ),
+                    reason:
+                        "needs a town and an ISO 3166 alpha-2 country (SEPA structured address)"
+                            .to_owned(),
                 });
             }
         }

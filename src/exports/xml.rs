@@ -64,7 +64,11 @@ impl XmlOut {
     }
 
     /// Opens `<name attr="value"…>`.
-    pub fn open_with(&mut self, name: &str, attributes: &[(&str, &str)]) -> Result<(), ExportError> {
+    pub fn open_with(
+        &mut self,
+        name: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<(), ExportError> {
         let start = BytesStart::new(name).with_attributes(attributes.iter().copied());
         self.event(Event::Start(start))
     }

@@ -102,21 +102,30 @@ pub fn sample_batch() -> BatchExport {
                 "2024-01",
                 Apa,
                 Proforma,
-                vec![line("P-APA-1", 420, dec!(123.45)), line("P-APA-2", 600, dec!(200.00))],
+                vec![
+                    line("P-APA-1", 420, dec!(123.45)),
+                    line("P-APA-2", 600, dec!(200.00)),
+                ],
             ),
             invoice(
                 "F-2024-01-PCH-0001",
                 "2024-01",
                 Pch,
                 Proforma,
-                vec![line("P-PCH-1", 120, dec!(50.10)), line("P-PCH-2", 120, dec!(49.90))],
+                vec![
+                    line("P-PCH-1", 120, dec!(50.10)),
+                    line("P-PCH-2", 120, dec!(49.90)),
+                ],
             ),
             invoice(
                 "R-2023-12-APA-0001",
                 "2023-12",
                 Apa,
                 Regularisation,
-                vec![line("P-APA-1", -60, dec!(-20.05)), line("P-APA-2", -30, dec!(-10.00))],
+                vec![
+                    line("P-APA-1", -60, dec!(-20.05)),
+                    line("P-APA-2", -30, dec!(-10.00)),
+                ],
             ),
         ],
     );
@@ -223,14 +232,23 @@ pub fn parse(bytes: &[u8]) -> Result<Node, String> {
             }
             Event::Text(text) => {
                 let unescaped = text.decode().map_err(|e| e.to_string())?;
-                let unescaped = quick_xml::escape::unescape(&unescaped).map_err(|e| e.to_string())?;
-                stack.last_mut().ok_or("no parent")?.text.push_str(&unescaped);
+                let unescaped =
+                    quick_xml::escape::unescape(&unescaped).map_err(|e| e.to_string())?;
+                stack
+                    .last_mut()
+                    .ok_or("no parent")?
+                    .text
+                    .push_str(&unescaped);
             }
             Event::GeneralRef(reference) => {
                 let name = reference.decode().map_err(|e| e.to_string())?;
                 let entity = format!("&{name};");
                 let unescaped = quick_xml::escape::unescape(&entity).map_err(|e| e.to_string())?;
-                stack.last_mut().ok_or("no parent")?.text.push_str(&unescaped);
+                stack
+                    .last_mut()
+                    .ok_or("no parent")?
+                    .text
+                    .push_str(&unescaped);
             }
             Event::Eof => break,
             _ => {}
@@ -249,7 +267,10 @@ fn element(start: &quick_xml::events::BytesStart<'_>) -> Result<Node, String> {
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
         let key = String::from_utf8(attribute.key.as_ref().to_vec()).map_err(|e| e.to_string())?;
-        let value = attribute.unescape_value().map_err(|e| e.to_string())?.into_owned();
+        let value = attribute
+            .unescape_value()
+            .map_err(|e| e.to_string())?
+            .into_owned();
         attributes.push((key, value));
     }
     Ok(Node {
@@ -263,7 +284,9 @@ fn element(start: &quick_xml::events::BytesStart<'_>) -> Result<Node, String> {
 /// `false` (after a notice) when xmllint is missing outside CI; panics when
 /// it is missing under `CI=true` or when the file is invalid.
 pub fn validate_with_xmllint(xml: &[u8], xsd: &str) -> bool {
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/iso20022").join(xsd);
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas/iso20022")
+        .join(xsd);
     let available = Command::new("xmllint").arg("--version").output().is_ok();
     if !available {
         if std::env::var("CI").as_deref() == Ok("true") {
@@ -303,8 +326,12 @@ pub fn assert_golden(bytes: &[u8], name: &str) {
         std::fs::write(&path, bytes).unwrap();
         return;
     }
-    let expected = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_EXPORT_FIXTURES=1)", path.display()));
+    let expected = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_EXPORT_FIXTURES=1)",
+            path.display()
+        )
+    });
     assert_eq!(
         String::from_utf8_lossy(bytes),
         String::from_utf8_lossy(&expected),
