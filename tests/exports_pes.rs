@@ -223,3 +223,37 @@ fn pes_refuses_a_saad_without_address_and_an_invalid_iban() {
         Err(ExportError::InvalidIban { .. })
     ));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn pes_totals_and_counts_match_the_batch_for_random_batches(batch in arb_batch()) {
+        let doc = parse(&pes_v2(&batch).unwrap()).expect("well-formed");
+        let invoices: Vec<_> = batch.payments.iter().flat_map(|p| &p.invoices).collect();
+        let mut aid_types: Vec<_> = invoices.iter().map(|i| i.aid_type).collect();
+        aid_types.sort();
+        aid_types.dedup();
+        let bordereaux = bordereaux(&doc);
+        proptest::prop_assert_eq!(bordereaux.len(), aid_types.len());
+        let mut pieces = 0;
+        let mut lines = 0;
+        let mut total = Decimal::ZERO;
+        for bordereau in &bordereaux {
+            let mut sum = Decimal::ZERO;
+            for piece in bordereau.children_named("Piece") {
+                pieces += 1;
+                for line in piece.children_named("LigneDePiece") {
+                    lines += 1;
+                    sum += money(line.v("BlocLignePiece/InfoLignePce/MtHT"));
+                    proptest::prop_assert!(line.v("BlocLignePiece/InfoLignePce/LibVir2").chars().count() <= 32);
+                }
+            }
+            proptest::prop_assert_eq!(money(bordereau.v("BlocBordereau/MtBordHT")), sum);
+            total += sum;
+        }
+        proptest::prop_assert_eq!(pieces, invoices.len());
+        proptest::prop_assert_eq!(lines, invoices.iter().map(|i| i.lines.len()).sum::<usize>());
+        proptest::prop_assert_eq!(total, batch.payments.iter().map(|p| p.amount).sum::<Decimal>());
+    }
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use proptest::prelude::*;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 use rust_decimal::Decimal;
@@ -337,4 +338,56 @@ pub fn assert_golden(bytes: &[u8], name: &str) {
         String::from_utf8_lossy(&expected),
         "{name} differs from its fixture (review, then UPDATE_EXPORT_FIXTURES=1)"
     );
+}
+
+// ---- proptest generators ------------------------------------------------
+
+pub const NAME_CHARS: &str = "[A-Za-zéÂ&<][A-Za-zéèÂç&<>'\" .-]{0,89}";
+
+prop_compose! {
+    pub fn arb_line()(cents in -50_000i64..200_000, minutes in -600i64..6000, plan in "[A-Z0-9]{1,8}") -> saad_gateway::exports::InvoiceLineExport {
+        line(&plan, minutes, Decimal::new(cents, 2))
+    }
+}
+
+prop_compose! {
+    pub fn arb_payment(index: usize)(
+        name in NAME_CHARS,
+        invoices in prop::collection::vec((0usize..3, prop::bool::ANY, prop::collection::vec(arb_line(), 1..6)), 1..6),
+        top_up in 1i64..100_000,
+    ) -> saad_gateway::exports::PaymentExport {
+        let aids = [AidType::Apa, AidType::Pch, AidType::Am];
+        let mut invoices: Vec<_> = invoices
+            .into_iter()
+            .enumerate()
+            .map(|(n, (aid, regul, lines))| {
+                let kind = if regul { InvoiceKind::Regularisation } else { InvoiceKind::Proforma };
+                invoice(&format!("F-{index}-{n}"), "2024-01", aids[aid], kind, lines)
+            })
+            .collect();
+        // Keep the payment strictly positive: a proforma tops it up.
+        let net: Decimal = invoices.iter().map(|i| i.amount).sum();
+        let needed = if net <= Decimal::ZERO { -net + Decimal::new(top_up, 2) } else { Decimal::new(top_up, 2) };
+        invoices.push(invoice(&format!("F-{index}-top"), "2024-01", AidType::Apa, InvoiceKind::Proforma, vec![line("TOP", 60, needed)]));
+        let siret = nth_siret(index);
+        payment(payee(&siret, &name, "FR7699999000030000000000376", "AGRIFRPP"), invoices)
+    }
+}
+
+/// A Luhn-valid SIRET for each index.
+pub fn nth_siret(index: usize) -> String {
+    let base = format!("{:013}", 1_000_000 + index);
+    (0..10)
+        .map(|k| format!("{base}{k}"))
+        .find(|s| saad_gateway::domain::types::Siret::parse(s).is_ok())
+        .unwrap()
+}
+
+pub fn arb_batch() -> impl Strategy<Value = BatchExport> {
+    (1usize..12)
+        .prop_flat_map(|n| (0..n).map(arb_payment).collect::<Vec<_>>())
+        .prop_map(|payments| BatchExport {
+            payments,
+            ..sample_batch()
+        })
 }
