@@ -7,6 +7,9 @@
 //!   as pure functions from a batch to bytes;
 //! - [`charter`]: loads the dated parameters of `charter/` into the domain's
 //!   `Parameters`;
+//! - [`http`]: the actix-web adapter (TLS, auth, rate limits, errors, metrics);
+//! - [`xml`]: the ESPPADOM adapter (DELIVERY, ORDER, INVOICE readers and
+//!   writers, `inspect`);
 //! - [`cli`], [`telemetry`]: the binary's command line and logging.
 #![forbid(unsafe_code)]
 
@@ -14,4 +17,7 @@ pub mod charter;
 pub mod cli;
 pub mod domain;
 pub mod exports;
+pub mod http;
+pub mod service;
 pub mod telemetry;
+pub mod xml;

@@ -1,6 +1,7 @@
 //! `saad-gateway` binary: parses the command line, sets up logging, loads
 //! the charter and dispatches. Everything it calls lives in the library.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -24,6 +25,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("loading the charter (--charter-dir)")?;
     match cli.command {
         Command::CheckCharter => {
+            let mut stdout = std::io::stdout().lock();
             for key in params.keys() {
                 for value in params.series(key) {
                     let to = value
@@ -34,13 +36,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     } else {
                         ""
                     };
-                    println!(
+                    writeln!(
+                        stdout,
                         "{key:40} {:>10}  {} .. {to}{flag}",
                         value.value, value.valid_from
-                    );
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let report = saad_gateway::xml::inspect::inspect(&bytes, &params);
+            let mut stdout = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+            Ok(if report.has_errors() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         other => {
             eprintln!("error: '{other:?}' is not built yet in this version of saad-gateway");

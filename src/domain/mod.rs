@@ -5,8 +5,12 @@
 //! decisions. Adapters (`crate::xml`, `crate::storage`, `crate::http`) depend
 //! on it, never the other way round.
 
+pub mod checks;
 pub mod ingest;
 pub mod model;
+pub mod money;
 pub mod params;
+pub mod plans;
+pub mod reconciliation;
 pub mod time;
 pub mod types;

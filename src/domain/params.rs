@@ -44,6 +44,28 @@ pub mod keys {
     pub const AM_MAX_HOURS_COUPLE: &str = "am.max_hours.couple";
     /// Hourly gross SMIC (reference; no rule of the gateway uses it yet).
     pub const SMIC_HOURLY_GROSS: &str = "smic.hourly_gross";
+    /// APA participation (R.232-11): S1 = s1_coef × MTP, resources at or
+    /// below which the participation is 0.
+    pub const APA_PARTICIPATION_S1_COEF: &str = "apa.participation.s1_coef";
+    /// APA participation: S2 = s2_coef × MTP, resources above which the
+    /// participation rate is the maximum.
+    pub const APA_PARTICIPATION_S2_COEF: &str = "apa.participation.s2_coef";
+    /// APA participation: first plan slice limit L1 = slice1_coef × MTP.
+    pub const APA_PARTICIPATION_SLICE1_COEF: &str = "apa.participation.slice1_coef";
+    /// APA participation: second plan slice limit L2 = slice2_coef × MTP.
+    pub const APA_PARTICIPATION_SLICE2_COEF: &str = "apa.participation.slice2_coef";
+    /// APA participation: maximum participation rate (0.90).
+    pub const APA_PARTICIPATION_MAX_RATE: &str = "apa.participation.max_rate";
+    /// APA participation: share of the second slice kept at S1 (0.40).
+    pub const APA_PARTICIPATION_SLICE2_KEEP: &str = "apa.participation.slice2_keep";
+    /// APA participation: share of the third slice kept at S1 (0.20).
+    pub const APA_PARTICIPATION_SLICE3_KEEP: &str = "apa.participation.slice3_keep";
+    /// APA participation: a couple's resources are divided by this (1.7).
+    pub const APA_COUPLE_RESOURCE_DIVISOR: &str = "apa.couple_resource_divisor";
+    /// PCH full coverage rate (1.00).
+    pub const PCH_COVERAGE_FULL: &str = "pch.coverage_rate.full";
+    /// PCH reduced coverage rate (0.80).
+    pub const PCH_COVERAGE_REDUCED: &str = "pch.coverage_rate.reduced";
 
     /// Keys `charter/` must define for the rules to run.
     pub const REQUIRED: &[&str] = &[

@@ -232,17 +232,11 @@ pub fn parse(bytes: &[u8]) -> Result<Node, String> {
                 stack.last_mut().ok_or("unbalanced")?.children.push(node);
             }
             Event::Text(text) => {
-                let unescaped = text.decode().map_err(|e| e.to_string())?;
-                let unescaped =
-                    quick_xml::escape::unescape(&unescaped).map_err(|e| e.to_string())?;
-                stack
-                    .last_mut()
-                    .ok_or("no parent")?
-                    .text
-                    .push_str(&unescaped);
+                let content = text.xml10_content();
+                stack.last_mut().ok_or("no parent")?.text.push_str(&content);
             }
             Event::GeneralRef(reference) => {
-                let name = reference.decode().map_err(|e| e.to_string())?;
+                let name = reference.xml10_content();
                 let entity = format!("&{name};");
                 let unescaped = quick_xml::escape::unescape(&entity).map_err(|e| e.to_string())?;
                 stack
@@ -263,13 +257,13 @@ pub fn parse(bytes: &[u8]) -> Result<Node, String> {
 }
 
 fn element(start: &quick_xml::events::BytesStart<'_>) -> Result<Node, String> {
-    let name = String::from_utf8(start.name().as_ref().to_vec()).map_err(|e| e.to_string())?;
+    let name = start.name().as_ref().to_owned();
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
-        let key = String::from_utf8(attribute.key.as_ref().to_vec()).map_err(|e| e.to_string())?;
+        let key = attribute.key.as_ref().to_owned();
         let value = attribute
-            .unescape_value()
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| e.to_string())?
             .into_owned();
         attributes.push((key, value));

@@ -1,0 +1,56 @@
+//! DELIVERY reading throughput on a generated 100 000-intervention document,
+//! against a raw quick-xml streaming pass over the same bytes (the ceiling).
+//!
+//! Run: `cargo bench --bench delivery_read -- --warm-up-time 1 --measurement-time 5`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use quick_xml::NsReader;
+use quick_xml::events::Event;
+use saad_gateway::xml::{DeliveryReader, Limits, synthetic};
+
+const INTERVENTIONS: usize = 100_000;
+
+fn bench(c: &mut Criterion) {
+    let bytes = synthetic::delivery(INTERVENTIONS, 42);
+    let mut group = c.benchmark_group("delivery_read");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("raw_quick_xml_ns_pass", |b| {
+        b.iter(|| {
+            let mut reader = NsReader::from_reader(bytes.as_slice());
+            let mut buf = Vec::new();
+            let mut starts = 0usize;
+            loop {
+                match reader.read_resolved_event_into(&mut buf) {
+                    Ok((_, Event::Start(_))) => starts += 1,
+                    Ok((_, Event::Eof)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                buf.clear();
+            }
+            black_box(starts)
+        })
+    });
+    group.bench_function("delivery_reader_100k", |b| {
+        b.iter(|| {
+            let limits = Limits {
+                max_document_bytes: bytes.len() as u64,
+                ..Limits::default()
+            };
+            let mut count = 0usize;
+            for line in DeliveryReader::with_limits(bytes.as_slice(), limits) {
+                if line.is_ok() {
+                    count += 1;
+                }
+            }
+            assert_eq!(count, INTERVENTIONS);
+            black_box(count)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,6 @@
+//! Application services: the use cases that tie the pure rules
+//! (`crate::domain`) to storage (`crate::storage`) and the ESPPADOM adapter
+//! (`crate::xml`). The HTTP routes and the demo call these; they hold no
+//! rule of their own.
+
+pub mod receipt;
