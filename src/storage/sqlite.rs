@@ -128,7 +128,9 @@ fn get_dec_opt(row: &DbRow, column: &str) -> StoreResult<Option<Decimal>> {
 const ROWS_PER_STATEMENT: usize = 10_000;
 
 fn json_rows<T>(rows: &[T], row: impl Fn(&T) -> serde_json::Value) -> StoreResult<String> {
-    Ok(serde_json::to_string(&rows.iter().map(row).collect::<Vec<_>>())?)
+    Ok(serde_json::to_string(
+        &rows.iter().map(row).collect::<Vec<_>>(),
+    )?)
 }
 
 async fn insert_raw(
