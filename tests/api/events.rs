@@ -69,6 +69,17 @@ async fn r5_a_saad_reporting_for_another_saads_beneficiary_gets_404_and_nothing_
         .await
         .unwrap();
     assert!(stored.is_empty());
+    let audit = app
+        .store
+        .audit_since(crate::helpers::parse_time("2000-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let row = audit
+        .iter()
+        .find(|a| a.action == "POST /api/v1/events")
+        .unwrap();
+    assert_eq!(row.outcome, "refused:404");
+    assert_eq!(row.saad_siret.as_deref(), Some(SAAD_A));
 }
 
 #[tokio::test]
