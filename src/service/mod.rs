@@ -6,4 +6,5 @@
 pub mod ingest;
 pub mod plans;
 pub mod receipt;
+pub mod saads;
 pub mod tokens;

@@ -8,9 +8,12 @@ use serde::Serialize;
 use crate::domain::checks::reason_message;
 use crate::domain::model::PlanVersion;
 use crate::domain::params::{ParameterError, Parameters};
-use crate::domain::plans::{PlanDecision, check_plan_version};
-use crate::domain::types::{AidType, RejectionCode};
+use crate::domain::plans::{
+    OrderPlanFields, PlanDecision, check_plan_version, complete_from_previous,
+};
+use crate::domain::types::{AidType, RejectionCode, Siret};
 use crate::storage::{PlanInsert, Store, StoreError};
+use crate::xml::order::OrderPlan;
 
 /// Accepted or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -126,4 +129,86 @@ pub async fn import_plan(
             )),
         },
     }
+}
+
+/// Checks and stores a plan read from an ESPPADOM ORDER (R7): the fields
+/// ORDER cannot carry are taken from the plan's latest stored version. The
+/// version number is that latest version's when the completed content is
+/// the same (an idempotent resend), otherwise the next one. Without a
+/// stored version the plan is refused `PLAN_INCOMPLETE`; a line the reader
+/// could not use is refused `INVALID_MESSAGE`.
+pub async fn import_order_plan(
+    store: &Store,
+    params: &Parameters,
+    order: &OrderPlan,
+    now: DateTime<Utc>,
+) -> Result<PlanOutcome, PlanImportError> {
+    let existing = store.plan_versions(&order.plan_ref).await?;
+    let latest = existing.iter().max_by_key(|v| v.version);
+    let next_version = latest.map_or(1, |v| v.version.saturating_add(1));
+    let fields = match order_fields(order, latest.map_or(1, |v| v.version)) {
+        Ok(fields) => fields,
+        Err(detail) => {
+            return Ok(PlanOutcome::refused(
+                &order.plan_ref,
+                next_version,
+                RejectionCode::InvalidMessage,
+                &detail,
+                params,
+            ));
+        }
+    };
+    let mut plan = match complete_from_previous(fields, latest) {
+        Ok(plan) => plan,
+        Err(incomplete) => {
+            return Ok(PlanOutcome::refused(
+                &order.plan_ref,
+                next_version,
+                incomplete.code(),
+                &format!(
+                    "{} cannot be taken from a previous version",
+                    incomplete.missing
+                ),
+                params,
+            ));
+        }
+    };
+    if latest != Some(&plan) {
+        plan.version = next_version;
+    }
+    import_plan(store, params, &plan, now).await
+}
+
+/// The ORDER line's fields, or what is missing or unreadable.
+fn order_fields(order: &OrderPlan, version: u32) -> Result<OrderPlanFields, String> {
+    if let Some(problem) = &order.problem {
+        return Err(format!(
+            "{} (element {}, line {}, column {})",
+            problem.message, problem.path, problem.line, problem.column
+        ));
+    }
+    let missing = |what: &str| format!("the ORDER line has no {what}");
+    let aid_type = order
+        .aid_type
+        .as_deref()
+        .ok_or_else(|| missing("aid type"))?;
+    let aid_type: AidType = aid_type.parse().map_err(|e| format!("{e}"))?;
+    let siret = order
+        .saad_siret
+        .as_deref()
+        .ok_or_else(|| missing("SAAD SIRET"))?;
+    let saad_siret = Siret::parse(siret).map_err(|e| format!("{e}"))?;
+    Ok(OrderPlanFields {
+        plan_ref: order.plan_ref.clone(),
+        version,
+        beneficiary_id: order.beneficiary_id.clone(),
+        saad_siret,
+        aid_type,
+        valid_from: order.valid_from.ok_or_else(|| missing("start date"))?,
+        valid_to: order.valid_to.ok_or_else(|| missing("end date"))?,
+        monthly_minutes: order
+            .monthly_minutes
+            .ok_or_else(|| missing("monthly quantity"))?,
+        hourly_rate: order.hourly_rate.ok_or_else(|| missing("hourly rate"))?,
+    })
 }

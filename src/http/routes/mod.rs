@@ -9,17 +9,27 @@ use actix_web::web;
 
 use super::not_built_yet;
 
+pub mod audit;
+mod events;
+mod media;
+mod orders;
+mod overruns;
+mod saads;
+
 /// Registers every route of the contract.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Financer data in, SAAD orders out.
-    cfg.service(web::resource("/saads").route(web::post().to(not_built_yet)))
+    cfg.service(web::resource("/saads").route(web::post().to(saads::post_saad)))
         .service(
             web::resource("/orders")
-                .route(web::post().to(not_built_yet))
-                .route(web::get().to(not_built_yet)),
+                .route(web::post().to(orders::post_orders))
+                .route(web::get().to(orders::get_orders)),
         )
-        .service(web::resource("/events").route(web::post().to(not_built_yet)))
-        .service(web::resource("/overrun-authorisations").route(web::post().to(not_built_yet)));
+        .service(web::resource("/events").route(web::post().to(events::post_events)))
+        .service(
+            web::resource("/overrun-authorisations")
+                .route(web::post().to(overruns::post_overrun_authorisation)),
+        );
     // Deliveries and rejection notices.
     cfg.service(web::resource("/deliveries").route(web::post().to(not_built_yet)))
         .service(web::resource("/rejections").route(web::get().to(not_built_yet)));
