@@ -6,4 +6,5 @@
 pub mod ingest;
 pub mod plans;
 pub mod receipt;
+pub mod rejections;
 pub mod tokens;

@@ -2,5 +2,7 @@
 //! 127.0.0.1 with a random port, driven with a real HTTPS client. One test
 //! binary (one link step); one module per resource.
 
+mod deliveries;
 mod helpers;
+mod rejections;
 mod smoke;
