@@ -378,3 +378,27 @@ async fn the_sample_is_accepted_on_postgresql() {
     assert_eq!(first, second);
     assert_eq!(accepted_in_january(&app).await, 2);
 }
+
+#[tokio::test]
+async fn a_delivery_over_the_body_limit_is_413_and_nothing_is_stored() {
+    let limits = saad_gateway::http::server::BodyLimits {
+        default_bytes: 1024,
+        delivery_bytes: SAMPLE.len() - 1,
+    };
+    let app = crate::helpers::spawn_app_with_limits(RECEIVED, limits).await;
+    let (token, _) = setup(&app).await;
+    error_of(
+        app.post_xml("/deliveries", &token, SAMPLE).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    assert_eq!(accepted_in_january(&app).await, 0);
+    let big = json!({"transmission_id": "T-BIG", "interventions": [], "pad": "x".repeat(2048)});
+    error_of(
+        app.post_json("/deliveries", &token, &big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+}

@@ -8,7 +8,7 @@
 //! the JSON shape below), choose the transmission id, and call
 //! [`ingest_delivery`]. Every rule lives in the domain.
 //!
-//! Choices (see docs/http.md "Deliveries"):
+//! Choices (see docs/deliveries.md):
 //! - the body is accumulated chunk by chunk up to its limit
 //!   (`BodyLimits::delivery_bytes` for XML, `BodyLimits::default_bytes` for
 //!   JSON), then read by the streaming [`DeliveryReader`]; 413 past the limit;
