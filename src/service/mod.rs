@@ -6,5 +6,6 @@
 pub mod ingest;
 pub mod plans;
 pub mod receipt;
+pub mod rejections;
 pub mod saads;
 pub mod tokens;

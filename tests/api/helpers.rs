@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use reqwest::{Response, StatusCode};
 use saad_gateway::charter;
 use saad_gateway::http::clock::Clock;
-use saad_gateway::http::server::ServerConfig;
+use saad_gateway::http::server::{BodyLimits, ServerConfig};
 use saad_gateway::http::tls::SELF_SIGNED_CERT_FILE;
 use saad_gateway::http::tls::TlsSource;
 use saad_gateway::service::tokens::create_token;
@@ -61,6 +61,22 @@ pub async fn spawn_app(now: &str) -> TestApp {
 /// Starts the gateway on a backend; `None` when PostgreSQL is unreachable
 /// outside CI (under `CI=true` that panics instead).
 pub async fn spawn_app_on(backend: Backend, now: &str) -> Option<TestApp> {
+    spawn_app_configured(backend, now, None).await
+}
+
+/// Starts the gateway on SQLite with small body limits (413 tests).
+pub async fn spawn_app_with_limits(now: &str, limits: BodyLimits) -> TestApp {
+    spawn_app_configured(Backend::Sqlite, now, Some(limits))
+        .await
+        .expect("SQLite is always available")
+}
+
+/// Starts the gateway; `body_limits` replaces the default limits when given.
+async fn spawn_app_configured(
+    backend: Backend,
+    now: &str,
+    body_limits: Option<BodyLimits>,
+) -> Option<TestApp> {
     saad_gateway::http::tls::install_crypto_provider();
     let db = match backend {
         Backend::Sqlite => TestDb::sqlite().await,
@@ -70,7 +86,9 @@ pub async fn spawn_app_on(backend: Backend, now: &str) -> Option<TestApp> {
     store.migrate().await.expect("migrate");
     let params = Arc::new(charter::load_dir(&charter::default_dir()).expect("charter"));
     let data_dir = tempfile::tempdir().expect("data dir");
+    let defaults = ServerConfig::default();
     let config = ServerConfig {
+        body_limits: body_limits.unwrap_or(defaults.body_limits),
         listen: "127.0.0.1:0".into(),
         tls: Some(TlsSource::SelfSigned {
             data_dir: data_dir.path().to_path_buf(),
@@ -78,7 +96,7 @@ pub async fn spawn_app_on(backend: Backend, now: &str) -> Option<TestApp> {
         workers: Some(2),
         handle_signals: false,
         shutdown_timeout: Duration::from_secs(5),
-        ..ServerConfig::default()
+        ..defaults
     };
     let clock = Clock::manual(parse_time(now));
     let running = saad_gateway::http::gateway::start(config, store.clone(), params, clock.clone())

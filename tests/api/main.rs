@@ -2,9 +2,11 @@
 //! 127.0.0.1 with a random port, driven with a real HTTPS client. One test
 //! binary (one link step); one module per resource.
 
+mod deliveries;
 mod events;
 mod helpers;
 mod orders;
 mod overruns;
+mod rejections;
 mod saads;
 mod smoke;

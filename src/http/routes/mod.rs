@@ -8,6 +8,11 @@
 use actix_web::web;
 
 use super::not_built_yet;
+use crate::http::error::ApiError;
+use crate::storage::StoreError;
+
+mod deliveries;
+mod rejections;
 
 pub mod audit;
 mod events;
@@ -31,8 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(overruns::post_overrun_authorisation)),
         );
     // Deliveries and rejection notices.
-    cfg.service(web::resource("/deliveries").route(web::post().to(not_built_yet)))
-        .service(web::resource("/rejections").route(web::get().to(not_built_yet)));
+    cfg.service(web::resource("/deliveries").route(web::post().to(deliveries::post_delivery)))
+        .service(web::resource("/rejections").route(web::get().to(rejections::get_rejections)));
     // Month close, invoices and batches.
     cfg.service(web::resource("/months/{month}/close").route(web::post().to(not_built_yet)))
         .service(
@@ -48,4 +53,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(not_built_yet)),
         )
         .service(web::resource("/batches/{id}").route(web::get().to(not_built_yet)));
+}
+
+/// How a storage failure answers in the deliveries and rejections routes:
+/// 503 with `Retry-After` when the database does not answer, 404 for a
+/// missing record, 409 for a refused write, 500 otherwise.
+pub(crate) fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(_) => ApiError::database_unavailable(error),
+        StoreError::NotFound => ApiError::not_found("not found"),
+        StoreError::Conflict(_) => ApiError::conflict("the request conflicts with stored data"),
+        StoreError::Other { .. } => ApiError::internal(error),
+    }
 }

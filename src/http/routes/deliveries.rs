@@ -1,0 +1,360 @@
+//! S `POST /api/v1/deliveries` (api.md "SAAD endpoints", rules.md R6 and
+//! "ESPPADOM mapping"): an ESPPADOM DELIVERY (`application/xml`) or a JSON
+//! delivery (`application/json`), answered with a Receipt.
+//!
+//! The handler only orchestrates: read the body within its limit while
+//! hashing it (SHA-256 of the bytes received: the idempotency fingerprint of
+//! the request), turn it into [`InterventionSubmission`]s (the XML reader or
+//! the JSON shape below), choose the transmission id, and call
+//! [`ingest_delivery`]. Every rule lives in the domain.
+//!
+//! Choices (see docs/deliveries.md):
+//! - the body is accumulated chunk by chunk up to its limit
+//!   (`BodyLimits::delivery_bytes` for XML, `BodyLimits::default_bytes` for
+//!   JSON), then read by the streaming [`DeliveryReader`]; 413 past the limit;
+//! - a JSON body that is not well-formed or lacks a required field is 400
+//!   `invalid_json`; a well-formed line with an unusable value (a worker id
+//!   that is not one, a date-time that does not parse) rejects only that line
+//!   with `INVALID_MESSAGE`, like an unusable ESPPADOM message;
+//! - a re-sent body is "the same" when its bytes are the same.
+
+use std::time::Instant;
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::domain::model::{InterventionSubmission, LineStatus, MessageProblem};
+use crate::domain::time::Stamp;
+use crate::domain::types::{Siret, WorkerId};
+use crate::http::auth::{Principal, require_saad};
+use crate::http::clock::Clock;
+use crate::http::error::{ApiError, SyntaxLocation, parse_json};
+use crate::http::gateway::AppState;
+use crate::http::metrics::{InterventionOutcome, Metrics};
+use crate::http::server::BodyLimits;
+use crate::service::ingest::{IngestError, Ingested, ingest_delivery};
+use crate::service::receipt::Receipt;
+use crate::xml::{DeliveryReader, Limits, XmlError};
+
+/// Warning on a DELIVERY message whose `ShipFromCITradeParty` has no SIRET
+/// (rules.md "ESPPADOM mapping": taken for the token's SAAD).
+pub const NO_SIRET_WARNING: &str =
+    "no SIRET in ShipFromCITradeParty: the message is taken for the SAAD of the token";
+
+/// The media types the route takes.
+const ACCEPTED: &[&str] = &["application/xml", "application/json"];
+
+/// `POST /api/v1/deliveries`.
+pub async fn post_delivery(
+    request: HttpRequest,
+    principal: Principal,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    clock: web::Data<Clock>,
+    metrics: web::Data<Metrics>,
+    limits: web::Data<BodyLimits>,
+) -> Result<HttpResponse, ApiError> {
+    let siret = require_saad(&principal)?;
+    let saad = Siret::parse(siret).map_err(ApiError::internal)?;
+    let kind = body_kind(request.headers())?;
+    let idempotency_key = idempotency_key(request.headers())?;
+    let limit = match kind {
+        BodyKind::Xml => limits.delivery_bytes,
+        BodyKind::Json => limits.default_bytes,
+    };
+    let (body, body_hash) = read_body(payload, limit).await?;
+    let started = Instant::now();
+    let now = clock.now();
+
+    let (transmission_id, lines) = match kind {
+        BodyKind::Xml => {
+            let lines = xml_lines(&body, siret, limits.delivery_bytes)?;
+            let id = idempotency_key
+                .or_else(|| lines.first().and_then(|(tid, _)| tid.clone()))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "no transmission id: the DELIVERY has no SpecifiedTransactionID in its first message and the request has no Idempotency-Key header",
+                        None,
+                    )
+                })?;
+            (id, lines.into_iter().map(|(_, line)| line).collect())
+        }
+        BodyKind::Json => {
+            let delivery: JsonDelivery = parse_json(&body)?;
+            if let Some(key) = &idempotency_key
+                && *key != delivery.transmission_id
+            {
+                return Err(ApiError::bad_request(
+                    "the Idempotency-Key header differs from the body's transmission_id",
+                    None,
+                ));
+            }
+            if delivery.transmission_id.trim().is_empty() {
+                return Err(ApiError::bad_request("transmission_id is empty", None));
+            }
+            let lines: Vec<InterventionSubmission> = delivery
+                .interventions
+                .into_iter()
+                .enumerate()
+                .map(|(index, line)| line.into_submission(index))
+                .collect();
+            (delivery.transmission_id, lines)
+        }
+    };
+
+    let ingested = ingest_delivery(
+        &state.store,
+        &state.params,
+        &saad,
+        &transmission_id,
+        &body_hash,
+        &lines,
+        now,
+    )
+    .await
+    .map_err(ingest_error)?;
+    if let Ingested::Stored(receipt) = &ingested {
+        record(&metrics, receipt);
+    }
+    metrics
+        .ingestion_seconds()
+        .observe(started.elapsed().as_secs_f64());
+    Ok(HttpResponse::Ok().json(ingested.receipt()))
+}
+
+/// Counts each line of a newly stored receipt (replays are not counted twice).
+fn record(metrics: &Metrics, receipt: &Receipt) {
+    for line in &receipt.lines {
+        match line.status {
+            LineStatus::Accepted => metrics.record_intervention(InterventionOutcome::Accepted, ""),
+            LineStatus::Rejected => {
+                let code = line.reasons.first().map(|r| r.code.as_str()).unwrap_or("");
+                metrics.record_intervention(InterventionOutcome::Rejected, code);
+            }
+        }
+    }
+}
+
+/// How an ingestion failure answers.
+fn ingest_error(error: IngestError) -> ApiError {
+    match error {
+        IngestError::TransmissionConflict(_) => ApiError::Conflict {
+            message: error.to_string(),
+            details: None,
+        },
+        IngestError::Store(store) => super::store_error(store),
+        IngestError::Parameters(_) | IngestError::CorruptReceipt(_) => ApiError::internal(error),
+    }
+}
+
+/// The two bodies the route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Xml,
+    Json,
+}
+
+/// `application/xml` (or `text/xml`) or `application/json`; 415 otherwise.
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match essence.as_str() {
+        "application/xml" | "text/xml" => Ok(BodyKind::Xml),
+        "application/json" => Ok(BodyKind::Json),
+        _ => Err(ApiError::unsupported_media_type(ACCEPTED)),
+    }
+}
+
+/// The `Idempotency-Key` header, when present (400 when empty or not text).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map(|v| v.trim().to_owned())
+        .map_err(|_| ApiError::bad_request("the Idempotency-Key header is not text", None))?;
+    if key.is_empty() || key.len() > 200 {
+        return Err(ApiError::bad_request(
+            "the Idempotency-Key header must hold 1 to 200 characters",
+            None,
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// Reads the body chunk by chunk, refusing it (413) as soon as it passes
+/// `limit`, and hashes it as it arrives (hex SHA-256).
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u8>, String), ApiError> {
+    let mut body = Vec::new();
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(format!("the request body could not be read: {e}"), None)
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
+        }
+        hasher.update(&chunk);
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, hex::encode(hasher.finalize())))
+}
+
+/// Reads a DELIVERY: per message its `SpecifiedTransactionID` and the
+/// submission. A message naming another SAAD's SIRET refuses the whole
+/// request (422, `SAAD_MISMATCH`); one without SIRET gets a warning.
+fn xml_lines(
+    body: &[u8],
+    token_siret: &str,
+    max_bytes: usize,
+) -> Result<Vec<(Option<String>, InterventionSubmission)>, ApiError> {
+    let limits = Limits {
+        max_document_bytes: max_bytes as u64,
+        ..Limits::default()
+    };
+    let mut reader = DeliveryReader::with_limits(body, limits);
+    let mut lines = Vec::new();
+    while let Some(line) = reader.next_line().map_err(xml_error)? {
+        let mut submission = line.submission;
+        match line.saad_siret.as_deref().map(str::trim) {
+            None | Some("") => submission.warnings.push(NO_SIRET_WARNING.to_owned()),
+            Some(named) if named == token_siret => {}
+            Some(_) => {
+                return Err(ApiError::unprocessable(
+                    format!(
+                        "SAAD_MISMATCH: message {} (intervention '{}') names another SAAD than the one of the token in ShipFromCITradeParty/SIRET; nothing of this request was stored",
+                        line.index, submission.line_id
+                    ),
+                    Some(serde_json::json!({
+                        "code": "SAAD_MISMATCH",
+                        "message_index": line.index,
+                        "line": line.line,
+                        "column": line.column,
+                    })),
+                ));
+            }
+        }
+        lines.push((line.transaction_id, submission));
+    }
+    Ok(lines)
+}
+
+/// A whole-document refusal of the reader: 400 `invalid_xml` with its
+/// location.
+fn xml_error(error: XmlError) -> ApiError {
+    ApiError::InvalidXml(SyntaxLocation {
+        message: error.message,
+        line: error.line,
+        column: error.column,
+        path: Some(error.path),
+    })
+}
+
+/// A JSON delivery (api.md "Delivery").
+#[derive(Debug, Deserialize)]
+struct JsonDelivery {
+    transmission_id: String,
+    interventions: Vec<JsonLine>,
+}
+
+/// One JSON line; values the rules judge are kept as text and parsed in
+/// [`JsonLine::into_submission`], so that a bad value rejects only its line.
+#[derive(Debug, Deserialize)]
+struct JsonLine {
+    line_id: String,
+    #[serde(default)]
+    plan_ref: Option<String>,
+    beneficiary_id: String,
+    #[serde(default)]
+    worker_id: Option<String>,
+    #[serde(default)]
+    aid_type: Option<String>,
+    #[serde(default)]
+    raw_start: Option<String>,
+    #[serde(default)]
+    raw_end: Option<String>,
+    #[serde(default)]
+    corrected_start: Option<String>,
+    #[serde(default)]
+    corrected_end: Option<String>,
+    #[serde(default)]
+    correction_reason: Option<String>,
+    #[serde(default)]
+    declarative: Option<bool>,
+    #[serde(default)]
+    timesheet_ref: Option<String>,
+}
+
+impl JsonLine {
+    /// The submission; the first unusable value becomes the line's
+    /// [`MessageProblem`] (`INVALID_MESSAGE`), located by its field path
+    /// (line and column 1: the body is well-formed, the value is wrong).
+    fn into_submission(self, index: usize) -> InterventionSubmission {
+        let mut problems: Vec<(&'static str, String)> = Vec::new();
+        let raw_start = parse_stamp("raw_start", self.raw_start, &mut problems);
+        let raw_end = parse_stamp("raw_end", self.raw_end, &mut problems);
+        let corrected_start = parse_stamp("corrected_start", self.corrected_start, &mut problems);
+        let corrected_end = parse_stamp("corrected_end", self.corrected_end, &mut problems);
+        let worker_id = self.worker_id.and_then(|w| match WorkerId::parse(&w) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                problems.push(("worker_id", error.message));
+                None
+            }
+        });
+        let problem = problems
+            .into_iter()
+            .next()
+            .map(|(field, message)| MessageProblem {
+                message,
+                path: format!("interventions[{index}].{field}"),
+                line: 1,
+                column: 1,
+            });
+        let mut warnings = Vec::new();
+        if worker_id.is_none() && problem.is_none() {
+            warnings.push(crate::xml::delivery::NO_WORKER_WARNING.to_owned());
+        }
+        InterventionSubmission {
+            line_id: self.line_id,
+            plan_ref: self.plan_ref,
+            beneficiary_id: self.beneficiary_id,
+            worker_id,
+            aid_type: self.aid_type,
+            raw_start,
+            raw_end,
+            corrected_start,
+            corrected_end,
+            correction_reason: self.correction_reason,
+            declarative: self.declarative,
+            timesheet_ref: self.timesheet_ref,
+            warnings,
+            problem,
+            ..InterventionSubmission::default()
+        }
+    }
+}
+
+/// Parses an optional date-time field, noting a failure in `problems`.
+fn parse_stamp(
+    field: &'static str,
+    text: Option<String>,
+    problems: &mut Vec<(&'static str, String)>,
+) -> Option<Stamp> {
+    let text = text?;
+    match Stamp::parse(&text) {
+        Ok(stamp) => Some(stamp),
+        Err(error) => {
+            problems.push((field, error.to_string()));
+            None
+        }
+    }
+}
