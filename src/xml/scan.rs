@@ -1,8 +1,8 @@
 //! Streaming scanner shared by the three message readers.
 //!
-//! [`Tracked`] wraps the input to bound its size and to count lines and
-//! columns as bytes are consumed (cheap: one pass over each byte, no
-//! look-back). [`Cursor`] turns quick-xml's `NsReader` events into a small
+//! [`Tracked`] wraps the input to bound its size and to locate offsets as
+//! lines and columns, counted lazily in bulk when a position is needed (each
+//! byte counted once, in document order). [`Cursor`] turns quick-xml's `NsReader` events into a small
 //! event set with namespaces classified by URI, refuses DTDs and custom
 //! entities, and enforces the [`Limits`]. [`Document`] walks the root (a bare
 //! message or a wrapper of 1..n messages) and hands out one message at a time
