@@ -332,9 +332,38 @@ fn stamp(scanned: &Scanned, slot: usize) -> Result<Option<Stamp>, (Pos, String)>
     let Some(value) = leaf.value() else {
         return Ok(None);
     };
+    if let Some(stamp) = plain_local_stamp(value) {
+        return Ok(Some(stamp));
+    }
     Stamp::parse(value)
         .map(Some)
         .map_err(|e| (leaf.pos, e.to_string()))
+}
+
+/// Fast path for the form every producer writes, `YYYY-MM-DDThh:mm:ss`
+/// (local time, no offset): the same value `Stamp::parse` gives, without
+/// chrono's format parser. Anything else returns `None` (use `Stamp::parse`).
+fn plain_local_stamp(text: &str) -> Option<Stamp> {
+    let b = text.as_bytes();
+    if b.len() != 19
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || b.get(10) != Some(&b'T')
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<u32> {
+        let digits = b.get(from..to)?;
+        digits.iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0, 4)?).ok()?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, number(5, 7)?, number(8, 10)?)?;
+    let time = chrono::NaiveTime::from_hms_opt(number(11, 13)?, number(14, 16)?, number(17, 19)?)?;
+    Some(Stamp::Local(chrono::NaiveDateTime::new(date, time)))
 }
 
 fn code_warning(
@@ -692,4 +721,35 @@ fn map_message(
         line: scanned.start.line,
         column: scanned.start.column,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Stamp, plain_local_stamp};
+
+    #[test]
+    fn plain_local_stamp_agrees_with_stamp_parse() {
+        for text in [
+            "2024-01-12T09:00:00",
+            "2024-02-29T23:59:59",
+            "1999-12-31T00:00:00",
+        ] {
+            assert_eq!(
+                plain_local_stamp(text),
+                Some(Stamp::parse(text).unwrap()),
+                "{text}"
+            );
+        }
+        for text in [
+            "2023-02-29T10:00:00",
+            "2024-01-12T24:00:00",
+            "2024-01-12T09:00:00Z",
+            "2024-01-12 09:00:00",
+            "2024-01-12T09:00",
+            "+024-01-12T09:00:00",
+            "2024-01-12T09:0a:00",
+        ] {
+            assert_eq!(plain_local_stamp(text), None, "{text}");
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! Streaming scanner shared by the three message readers.
 //!
-//! [`Tracked`] wraps the input to bound its size and to count lines and
-//! columns as bytes are consumed (cheap: one pass over each byte, no
-//! look-back). [`Cursor`] turns quick-xml's `NsReader` events into a small
+//! [`Tracked`] wraps the input to bound its size and to locate offsets as
+//! lines and columns, counted lazily in bulk when a position is needed (each
+//! byte counted once, in document order). [`Cursor`] turns quick-xml's `NsReader` events into a small
 //! event set with namespaces classified by URI, refuses DTDs and custom
 //! entities, and enforces the [`Limits`]. [`Document`] walks the root (a bare
 //! message or a wrapper of 1..n messages) and hands out one message at a time
@@ -26,16 +26,76 @@ enum LimitHit {
     Document,
 }
 
-/// Input wrapper: bounds the document and each token, tracks line/column.
+/// Input wrapper: bounds the document and each token, and keeps what is
+/// needed to locate a byte offset as a line and column.
+///
+/// Line and column are computed lazily: consuming bytes only copies them to a
+/// small window (one `memcpy`); they are counted (newlines, UTF-8 characters)
+/// when a position is asked for ([`Tracked::position_at`]: errors, the start
+/// of a message, the start of a kept value) or when the window grows past
+/// [`WINDOW_FLUSH`] bytes, in one bulk pass. Positions are asked for in
+/// document order, so every byte is counted once.
 pub(crate) struct Tracked<R> {
     inner: R,
     consumed: u64,
-    newlines: u64,
-    column_chars: u64,
     token_start: u64,
     max_token: u64,
     max_document: u64,
     hit: Option<LimitHit>,
+    lines: LineTracker,
+}
+
+/// Window flushed (counted) at the next event start past this many bytes.
+const WINDOW_FLUSH: usize = 32 * 1024;
+
+/// Counts of the bytes before `offset`, plus the bytes consumed since.
+#[derive(Default)]
+struct LineTracker {
+    /// Offset up to which `newlines` and `column_chars` are counted.
+    offset: u64,
+    newlines: u64,
+    column_chars: u64,
+    /// Bytes from `offset` on, starting at `window[start]`.
+    window: Vec<u8>,
+    start: usize,
+}
+
+impl LineTracker {
+    /// Counts the bytes up to `offset` (clamped to what was consumed) and
+    /// returns its 1-based position.
+    fn advance_to(&mut self, offset: u64) -> Pos {
+        let pending = self.window.len().saturating_sub(self.start);
+        let wanted = usize::try_from(offset.saturating_sub(self.offset))
+            .unwrap_or(usize::MAX)
+            .min(pending);
+        let end = self.start.saturating_add(wanted);
+        if let Some(chunk) = self.window.get(self.start..end) {
+            match chunk.iter().rposition(|&b| b == b'\n') {
+                Some(last) => {
+                    let count = chunk.iter().filter(|&&b| b == b'\n').count();
+                    self.newlines = self.newlines.saturating_add(count as u64);
+                    let tail = chunk.get(last + 1..).unwrap_or(&[]);
+                    self.column_chars = count_chars(tail);
+                }
+                None => {
+                    self.column_chars = self.column_chars.saturating_add(count_chars(chunk));
+                }
+            }
+        }
+        self.start = end;
+        self.offset = self.offset.saturating_add(wanted as u64);
+        if self.start >= self.window.len() {
+            self.window.clear();
+            self.start = 0;
+        } else if self.start > WINDOW_FLUSH && self.start * 2 > self.window.len() {
+            self.window.drain(..self.start);
+            self.start = 0;
+        }
+        Pos {
+            line: self.newlines.saturating_add(1),
+            column: self.column_chars.saturating_add(1),
+        }
+    }
 }
 
 impl<R: BufRead> Tracked<R> {
@@ -43,26 +103,32 @@ impl<R: BufRead> Tracked<R> {
         Self {
             inner,
             consumed: 0,
-            newlines: 0,
-            column_chars: 0,
             token_start: 0,
             max_token: limits.max_token_bytes,
             max_document: limits.max_document_bytes,
             hit: None,
+            lines: LineTracker::default(),
         }
     }
 
-    /// Position of the next byte to be consumed.
-    fn position(&self) -> Pos {
-        Pos {
-            line: self.newlines.saturating_add(1),
-            column: self.column_chars.saturating_add(1),
-        }
+    /// Offset of the next byte to be consumed.
+    fn offset(&self) -> u64 {
+        self.consumed
     }
 
-    /// Starts a new token: the per-token budget is counted from here.
+    /// Position of `offset`, which must not be before an offset already
+    /// asked for (earlier bytes are forgotten).
+    fn position_at(&mut self, offset: u64) -> Pos {
+        self.lines.advance_to(offset)
+    }
+
+    /// Starts a new token: the per-token budget is counted from here, and the
+    /// line window is counted when it has grown large.
     fn mark_token(&mut self) {
         self.token_start = self.consumed;
+        if self.lines.window.len().saturating_sub(self.lines.start) > WINDOW_FLUSH {
+            self.lines.advance_to(self.consumed);
+        }
     }
 }
 
@@ -106,17 +172,7 @@ impl<R: BufRead> BufRead for Tracked<R> {
         if amount > 0 {
             if let Ok(buf) = self.inner.fill_buf() {
                 let chunk = buf.get(..amount).unwrap_or(buf);
-                match chunk.iter().rposition(|&b| b == b'\n') {
-                    Some(last) => {
-                        let count = chunk.iter().filter(|&&b| b == b'\n').count();
-                        self.newlines = self.newlines.saturating_add(count as u64);
-                        let tail = chunk.get(last + 1..).unwrap_or(&[]);
-                        self.column_chars = count_chars(tail);
-                    }
-                    None => {
-                        self.column_chars = self.column_chars.saturating_add(count_chars(chunk));
-                    }
-                }
+                self.lines.window.extend_from_slice(chunk);
             }
             self.consumed = self.consumed.saturating_add(amount as u64);
         }
@@ -198,8 +254,8 @@ pub(crate) struct Cursor<R> {
     /// `/a/b/c` of the open elements (local names).
     path: String,
     path_lengths: Vec<usize>,
-    /// Position of the start of the last event read.
-    pub(crate) event_pos: Pos,
+    /// Byte offset of the start of the last event read (see [`Cursor::event_pos`]).
+    event_offset: u64,
     /// URI of the last element whose namespace was not recognised.
     last_uri: String,
 }
@@ -218,7 +274,7 @@ impl<R: BufRead> Cursor<R> {
             depth: 0,
             path: String::new(),
             path_lengths: Vec::new(),
-            event_pos: Pos { line: 1, column: 1 },
+            event_offset: 0,
             last_uri: String::new(),
         }
     }
@@ -241,9 +297,16 @@ impl<R: BufRead> Cursor<R> {
         &self.last_uri
     }
 
+    /// Position of the start of the last event read (counted on demand).
+    pub(crate) fn event_pos(&mut self) -> Pos {
+        let offset = self.event_offset;
+        self.reader.get_mut().position_at(offset)
+    }
+
     /// An error at the start of the last event, at the current path.
-    pub(crate) fn error(&self, kind: XmlErrorKind, message: impl Into<String>) -> XmlError {
-        self.error_at(kind, message, self.event_pos, self.path().to_owned())
+    pub(crate) fn error(&mut self, kind: XmlErrorKind, message: impl Into<String>) -> XmlError {
+        let pos = self.event_pos();
+        self.error_at(kind, message, pos, self.path().to_owned())
     }
 
     pub(crate) fn error_at(
@@ -263,23 +326,17 @@ impl<R: BufRead> Cursor<R> {
     /// through free functions, so that returning a borrow of `buf` is accepted.
     pub(crate) fn next(&mut self) -> Result<Ev<'_>, XmlError> {
         self.buf.clear();
-        self.event_pos = self.reader.get_ref().position();
+        self.event_offset = self.reader.get_ref().offset();
         self.reader.get_mut().mark_token();
         let result = self.reader.read_resolved_event_into(&mut self.buf);
         let (resolved, event) = match result {
             Ok(pair) => pair,
             Err(error) => {
                 let hit = self.reader.get_ref().hit;
-                return Err(translate(
-                    error,
-                    hit,
-                    &self.limits,
-                    self.event_pos,
-                    &self.path,
-                ));
+                let pos = self.reader.get_mut().position_at(self.event_offset);
+                return Err(translate(error, hit, &self.limits, pos, &self.path));
             }
         };
-        let pos = self.event_pos;
         match event {
             Event::Start(element) => {
                 let ns = Ns::classify(&resolved);
@@ -290,10 +347,10 @@ impl<R: BufRead> Cursor<R> {
                     let local: &str = local.as_ref();
                     self.path_lengths.push(self.path.len());
                     self.path.push('/');
-                    self.path.extend(local.chars().take(80));
+                    self.path.push_str(truncated(local, 80));
                 }
                 if self.depth > self.limits.max_depth {
-                    return Err(too_deep(self.limits.max_depth, pos, &self.path));
+                    return Err(too_deep(self.limits.max_depth, self.reader.get_mut().position_at(self.event_offset), &self.path));
                 }
                 Ok(Ev::Start {
                     ns,
@@ -305,7 +362,7 @@ impl<R: BufRead> Cursor<R> {
                 let ns = Ns::classify(&resolved);
                 note_uri(&mut self.last_uri, ns, &resolved);
                 if self.depth + 1 > self.limits.max_depth {
-                    return Err(too_deep(self.limits.max_depth, pos, &self.path));
+                    return Err(too_deep(self.limits.max_depth, self.reader.get_mut().position_at(self.event_offset), &self.path));
                 }
                 Ok(Ev::Start {
                     ns,
@@ -329,7 +386,7 @@ impl<R: BufRead> Cursor<R> {
                         _ => Err(located(
                             XmlErrorKind::Malformed,
                             "invalid character reference: use a valid &#NNN; or &#xHHH; code point".to_owned(),
-                            pos,
+                            self.reader.get_mut().position_at(self.event_offset),
                             &self.path,
                         )),
                     };
@@ -348,7 +405,7 @@ impl<R: BufRead> Cursor<R> {
                             format!(
                                 "the entity reference &{shown}; is not allowed: only &amp; &lt; &gt; &quot; &apos; and character references are accepted"
                             ),
-                            pos,
+                            self.reader.get_mut().position_at(self.event_offset),
                             &self.path,
                         ));
                     }
@@ -358,7 +415,7 @@ impl<R: BufRead> Cursor<R> {
             Event::DocType(_) => Err(located(
                 XmlErrorKind::Dtd,
                 "a DOCTYPE declaration is not accepted: remove the <!DOCTYPE …> (DTDs and entity declarations are refused)".to_owned(),
-                pos,
+                self.reader.get_mut().position_at(self.event_offset),
                 &self.path,
             )),
             Event::Decl(declaration) => {
@@ -371,7 +428,7 @@ impl<R: BufRead> Cursor<R> {
                         return Err(located(
                             XmlErrorKind::Encoding,
                             format!("the file declares the encoding '{name}': only UTF-8 is accepted"),
-                            pos,
+                            self.reader.get_mut().position_at(self.event_offset),
                             &self.path,
                         ));
                     }
@@ -401,6 +458,18 @@ impl<R: BufRead> Cursor<R> {
         }
         Ok(())
     }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or("")
 }
 
 /// Keeps the URI (or undeclared prefix) of an unrecognised namespace for messages.
@@ -641,7 +710,7 @@ pub(crate) fn scan_message<R: BufRead>(
     let mut scanned = Scanned {
         header: vec![None; shape.header_slots],
         groups: Vec::new(),
-        start: cursor.event_pos,
+        start: cursor.event_pos(),
         index: 0,
         path: String::new(),
     };
@@ -687,7 +756,7 @@ pub(crate) fn scan_message<R: BufRead>(
                         scanned.groups.push(vec![None; shape.group_slots]);
                     }
                     if let (Some(slot), None) = (node.slot, &capture) {
-                        value.pos = cursor.event_pos;
+                        value.pos = cursor.event_pos();
                         if empty {
                             store(&mut scanned, slot, value);
                         } else {
@@ -806,7 +875,7 @@ impl<R: BufRead> Document<R> {
         Ok(scanned)
     }
 
-    fn namespace_error(&self, ns: Ns, local: &str) -> XmlError {
+    fn namespace_error(&mut self, ns: Ns, local: &str) -> XmlError {
         let found = match ns {
             Ns::None => "no namespace".to_owned(),
             Ns::Message(other) => format!("the {} namespace", other.label()),
