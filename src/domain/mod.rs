@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod ingest;
+pub mod invoice_match;
 pub mod model;
 pub mod money;
 pub mod params;
