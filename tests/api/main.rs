@@ -2,5 +2,8 @@
 //! 127.0.0.1 with a random port, driven with a real HTTPS client. One test
 //! binary (one link step); one module per resource.
 
+mod batches;
+mod close;
 mod helpers;
+mod invoices;
 mod smoke;

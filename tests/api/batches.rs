@@ -1,0 +1,108 @@
+//! Payment batches (rules.md R9; api.md `POST /api/v1/batches`).
+
+use reqwest::StatusCode;
+
+use crate::close::SAAD_A;
+use crate::helpers::{error_of, json_of, spawn_app};
+use crate::invoices::{closed_january, validate};
+
+#[tokio::test]
+async fn r9_a_batch_pays_final_invoices_once_and_is_immutable() {
+    let app = spawn_app("2024-02-01T08:00:00+01:00").await;
+    // Nothing final yet: 409.
+    let response = app
+        .client
+        .post(app.url("/batches"))
+        .bearer_auth(&app.financer)
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::CONFLICT, "conflict").await;
+
+    let id = closed_january(&app).await;
+    let saad = app.saad_token(SAAD_A).await;
+    // A pro-forma is not paid: still 409.
+    let response = app
+        .client
+        .post(app.url("/batches"))
+        .bearer_auth(&app.financer)
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::CONFLICT, "conflict").await;
+    json_of(validate(&app, &id, &saad).await, StatusCode::OK).await;
+    json_of(validate(&app, &id, &app.financer).await, StatusCode::OK).await;
+
+    // A SAAD may not issue a batch (F).
+    let response = app
+        .client
+        .post(app.url("/batches"))
+        .bearer_auth(&saad)
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // One payment: SAAD A, 299.43 (the January amount due).
+    let response = app
+        .client
+        .post(app.url("/batches"))
+        .bearer_auth(&app.financer)
+        .send()
+        .await
+        .unwrap();
+    let batch = json_of(response, StatusCode::CREATED).await;
+    assert_eq!(batch["status"], "issued");
+    assert_eq!(batch["total"], "299.43");
+    assert_eq!(batch["payments"].as_array().unwrap().len(), 1);
+    assert_eq!(batch["payments"][0]["saad_siret"], SAAD_A);
+    assert_eq!(batch["payments"][0]["amount"], "299.43");
+    assert_eq!(batch["payments"][0]["iban"], "FR7630006000011234567890189");
+    assert_eq!(batch["payments"][0]["invoice_ids"][0], id.as_str());
+
+    // The invoice is paid; nothing is left to pay; no route changes it.
+    let invoice = json_of(
+        app.get(&format!("/invoices/{id}"), &app.financer).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(invoice["status"], "paid");
+    let response = app
+        .client
+        .post(app.url("/batches"))
+        .bearer_auth(&app.financer)
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::CONFLICT, "conflict").await;
+    error_of(
+        validate(&app, &id, &app.financer).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    error_of(
+        validate(&app, &id, &saad).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+
+    // Listed and read back unchanged.
+    let batch_id = batch["id"].as_str().unwrap();
+    let listed = json_of(app.get("/batches", &app.financer).await, StatusCode::OK).await;
+    assert_eq!(listed["batches"][0], batch);
+    let read = json_of(
+        app.get(&format!("/batches/{batch_id}"), &app.financer)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(read, batch);
+    error_of(
+        app.get(&format!("/batches/{batch_id}"), &saad).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
