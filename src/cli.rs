@@ -80,7 +80,11 @@ pub enum Command {
     /// Run the gateway until SIGTERM/SIGINT.
     Serve,
     /// A newcomer's first run on a fresh demo database.
-    Demo,
+    Demo {
+        /// Exit after the scenario instead of serving until Ctrl-C.
+        #[arg(long)]
+        no_serve: bool,
+    },
     /// Apply migrations to the configured database and exit.
     Migrate,
     /// Manage API tokens.

@@ -3,6 +3,8 @@
 //! Layout (dependencies point inward, towards `domain`):
 //! - [`domain`]: the rules of ../shared/spec/rules.md as pure functions over
 //!   plain data (no I/O);
+//! - [`exports`]: the payment-batch files (liquidation CSV, PES V2, pain.001)
+//!   as pure functions from a batch to bytes;
 //! - [`charter`]: loads the dated parameters of `charter/` into the domain's
 //!   `Parameters`;
 //! - [`http`]: the actix-web adapter (TLS, auth, rate limits, errors, metrics);
@@ -15,7 +17,9 @@
 
 pub mod charter;
 pub mod cli;
+pub mod demo;
 pub mod domain;
+pub mod exports;
 pub mod http;
 pub mod service;
 pub mod storage;

@@ -85,10 +85,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }),
-        Command::Demo => {
-            eprintln!("error: the demo is not built yet in this version of saad-gateway");
-            Ok(ExitCode::from(2))
-        }
+        Command::Demo { no_serve } => runtime()?.block_on(async {
+            let options = saad_gateway::demo::DemoOptions {
+                keep_serving: !no_serve,
+            };
+            saad_gateway::demo::run(&cli.settings, params, options).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
     }
 }
 

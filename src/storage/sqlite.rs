@@ -14,7 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Sqlite, SqliteConnection};
 
 use super::StoreConfig;
 use super::rows::{CurrentRow, RawRow, VersionRow};
@@ -25,9 +25,6 @@ type Conn = SqliteConnection;
 type BackendStore = SqliteStore;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// SQLite's default limit of bound variables per statement (3.32+).
-const MAX_BINDS: usize = 32_766;
 
 /// `column IN list`, the list bound as a JSON array of strings
 /// ([`list_param`]); SQLite materialises the subquery once.
@@ -124,6 +121,18 @@ fn get_dec_opt(row: &DbRow, column: &str) -> StoreResult<Option<Decimal>> {
         .transpose()
 }
 
+/// Rows are shipped to SQLite as one JSON array of arrays per statement and
+/// unpacked with `json_each` (the SQLite counterpart of PostgreSQL's
+/// `UNNEST`): one bound parameter instead of one per value, so no bind limit
+/// and no per-value copies. Chunked to bound memory.
+const ROWS_PER_STATEMENT: usize = 10_000;
+
+fn json_rows<T>(rows: &[T], row: impl Fn(&T) -> serde_json::Value) -> StoreResult<String> {
+    Ok(serde_json::to_string(
+        &rows.iter().map(row).collect::<Vec<_>>(),
+    )?)
+}
+
 async fn insert_raw(
     conn: &mut Conn,
     financer_id: &str,
@@ -131,21 +140,22 @@ async fn insert_raw(
     transmission_id: &str,
     rows: &[RawRow],
 ) -> StoreResult<()> {
-    for chunk in rows.chunks(MAX_BINDS / 7) {
-        let mut query = QueryBuilder::<Db>::new(
-            "INSERT INTO raw_stamps (financer_id, saad_siret, line_id, side, stamp, received_at, transmission_id) ",
-        );
-        query.push_values(chunk, |mut b, row| {
-            b.push_bind(financer_id)
-                .push_bind(saad_siret)
-                .push_bind(&row.line_id)
-                .push_bind(row.side)
-                .push_bind(&row.stamp)
-                .push_bind(ts(row.received_at))
-                .push_bind(transmission_id);
-        });
-        query.push(" ON CONFLICT (financer_id, saad_siret, line_id, side) DO NOTHING");
-        query.build().execute(&mut *conn).await?;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let data = json_rows(chunk, |r| {
+            serde_json::json!([r.line_id, r.side, r.stamp, ts(r.received_at)])
+        })?;
+        sqlx::query(
+            "INSERT INTO raw_stamps (financer_id, saad_siret, transmission_id, line_id, side, stamp, received_at) \
+             SELECT $1, $2, $3, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 \
+             FROM json_each($4) AS j WHERE true \
+             ON CONFLICT (financer_id, saad_siret, line_id, side) DO NOTHING",
+        )
+        .bind(financer_id)
+        .bind(saad_siret)
+        .bind(transmission_id)
+        .bind(data)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -158,45 +168,52 @@ async fn insert_versions(
     received_at: DateTime<Utc>,
     rows: &[VersionRow],
 ) -> StoreResult<()> {
-    let received_at = ts(received_at);
-    for chunk in rows.chunks(1000) {
-        let mut query = QueryBuilder::<Db>::new(
-            "INSERT INTO intervention_versions (id, financer_id, saad_siret, line_id, transmission_id, line_no, \
-             action, status, reasons, warnings, plan_ref, beneficiary_id, worker_id, counted_start, counted_end, \
-             counted_minutes, rounded_minutes, corrected, declarative, correction_reason, corrected_start, \
-             corrected_end, timesheet_ref, raw_received_at, sequence, month, fingerprint, received_at) ",
-        );
-        query.push_values(chunk, |mut b, row| {
-            b.push_bind(row.id)
-                .push_bind(financer_id)
-                .push_bind(saad_siret)
-                .push_bind(&row.line_id)
-                .push_bind(transmission_id)
-                .push_bind(row.line_no)
-                .push_bind(row.action)
-                .push_bind(row.status)
-                .push_bind(&row.reasons)
-                .push_bind(&row.warnings)
-                .push_bind(&row.plan_ref)
-                .push_bind(&row.beneficiary_id)
-                .push_bind(&row.worker_id)
-                .push_bind(row.counted_start.map(ts))
-                .push_bind(row.counted_end.map(ts))
-                .push_bind(row.counted_minutes)
-                .push_bind(row.rounded_minutes)
-                .push_bind(row.corrected)
-                .push_bind(row.declarative)
-                .push_bind(&row.correction_reason)
-                .push_bind(&row.corrected_start)
-                .push_bind(&row.corrected_end)
-                .push_bind(&row.timesheet_ref)
-                .push_bind(row.raw_received_at.map(ts))
-                .push_bind(row.sequence)
-                .push_bind(&row.month)
-                .push_bind(&row.fingerprint)
-                .push_bind(received_at.clone());
-        });
-        query.build().execute(&mut *conn).await?;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let data = json_rows(chunk, |r| {
+            serde_json::json!([
+                r.id,
+                r.line_id,
+                r.line_no,
+                r.action,
+                r.status,
+                r.reasons,
+                r.warnings,
+                r.plan_ref,
+                r.beneficiary_id,
+                r.worker_id,
+                r.counted_start.map(ts),
+                r.counted_end.map(ts),
+                r.counted_minutes,
+                r.rounded_minutes,
+                r.corrected,
+                r.declarative,
+                r.correction_reason,
+                r.corrected_start,
+                r.corrected_end,
+                r.timesheet_ref,
+                r.raw_received_at.map(ts),
+                r.sequence,
+                r.month,
+                r.fingerprint
+            ])
+        })?;
+        sqlx::query(
+            "INSERT INTO intervention_versions (financer_id, saad_siret, transmission_id, received_at, id, line_id, \
+             line_no, action, status, reasons, warnings, plan_ref, beneficiary_id, worker_id, counted_start, \
+             counted_end, counted_minutes, rounded_minutes, corrected, declarative, correction_reason, \
+             corrected_start, corrected_end, timesheet_ref, raw_received_at, sequence, month, fingerprint) \
+             SELECT $1, $2, $3, $4, v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7, \
+             v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, v ->> 15, v ->> 16, v ->> 17, \
+             v ->> 18, v ->> 19, v ->> 20, v ->> 21, v ->> 22, v ->> 23 \
+             FROM (SELECT value AS v FROM json_each($5))",
+        )
+        .bind(financer_id)
+        .bind(saad_siret)
+        .bind(transmission_id)
+        .bind(ts(received_at))
+        .bind(data)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -207,36 +224,40 @@ async fn upsert_current(
     saad_siret: &str,
     rows: &[CurrentRow],
 ) -> StoreResult<()> {
-    for chunk in rows.chunks(MAX_BINDS / 14) {
-        let mut query = QueryBuilder::<Db>::new(
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let data = json_rows(chunk, |r| {
+            serde_json::json!([
+                r.line_id,
+                r.version_id,
+                r.sequence,
+                r.plan_ref,
+                r.beneficiary_id,
+                r.worker_id,
+                ts(r.counted_start),
+                ts(r.counted_end),
+                r.rounded_minutes,
+                r.corrected,
+                r.shared_time,
+                r.fingerprint
+            ])
+        })?;
+        sqlx::query(
             "INSERT INTO current_interventions (financer_id, saad_siret, line_id, version_id, sequence, plan_ref, \
              beneficiary_id, worker_id, counted_start, counted_end, rounded_minutes, corrected, shared_time, \
-             fingerprint) ",
-        );
-        query.push_values(chunk, |mut b, row| {
-            b.push_bind(financer_id)
-                .push_bind(saad_siret)
-                .push_bind(&row.line_id)
-                .push_bind(row.version_id)
-                .push_bind(row.sequence)
-                .push_bind(&row.plan_ref)
-                .push_bind(&row.beneficiary_id)
-                .push_bind(&row.worker_id)
-                .push_bind(ts(row.counted_start))
-                .push_bind(ts(row.counted_end))
-                .push_bind(row.rounded_minutes)
-                .push_bind(row.corrected)
-                .push_bind(row.shared_time)
-                .push_bind(&row.fingerprint);
-        });
-        query.push(
-            " ON CONFLICT (financer_id, saad_siret, line_id) DO UPDATE SET version_id = excluded.version_id, \
+             fingerprint) \
+             SELECT $1, $2, v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7, v ->> 8, \
+             v ->> 9, v ->> 10, v ->> 11 FROM (SELECT value AS v FROM json_each($3)) WHERE true \
+             ON CONFLICT (financer_id, saad_siret, line_id) DO UPDATE SET version_id = excluded.version_id, \
              sequence = excluded.sequence, plan_ref = excluded.plan_ref, beneficiary_id = excluded.beneficiary_id, \
              worker_id = excluded.worker_id, counted_start = excluded.counted_start, \
              counted_end = excluded.counted_end, rounded_minutes = excluded.rounded_minutes, \
              corrected = excluded.corrected, shared_time = excluded.shared_time, fingerprint = excluded.fingerprint",
-        );
-        query.build().execute(&mut *conn).await?;
+        )
+        .bind(financer_id)
+        .bind(saad_siret)
+        .bind(data)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
