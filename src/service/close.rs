@@ -506,11 +506,17 @@ fn invoice(
             amount_due: line.amount_due,
         })
     });
+    // At most 35 characters (exports): `F202401P-{siret}-APA`, or
+    // `F202401R02-{siret}-APA` for January regularised at February's close.
+    let compact = month.to_string().replace('-', "");
     let kind_code = match kind {
         InvoiceKind::Proforma => "P".to_owned(),
-        InvoiceKind::Regularisation => format!("R{}", run_id.trim_start_matches("close-")),
+        InvoiceKind::Regularisation => format!(
+            "R{}",
+            run_id.get(run_id.len().saturating_sub(2)..).unwrap_or("")
+        ),
     };
-    let id = format!("INV-{month}-{kind_code}-{saad_siret}-{}", aid_type.code());
+    let id = format!("F{compact}{kind_code}-{saad_siret}-{}", aid_type.code());
     (
         InvoiceRecord {
             id,

@@ -105,4 +105,27 @@ async fn r9_a_batch_pays_final_invoices_once_and_is_immutable() {
         "forbidden",
     )
     .await;
+
+    // The three treasury files are downloadable and carry the batch.
+    // The liquidation CSV writes French decimals (299,43).
+    for (suffix, needle, amount) in [
+        (".csv", "F202401P-73282932000074-APA", "299,43"),
+        (".pes.xml", "PES_Aller", "299.43"),
+        (".xml", "pain.001.001.09", "299.43"),
+    ] {
+        let response = app
+            .get(&format!("/batches/{batch_id}{suffix}"), &app.financer)
+            .await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{suffix}: {text}");
+        assert!(text.contains(needle), "{suffix}: {text}");
+        assert!(text.contains(amount), "{suffix}: {text}");
+    }
+    error_of(
+        app.get(&format!("/batches/{batch_id}.csv"), &saad).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 }

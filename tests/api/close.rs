@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use saad_gateway::domain::ingest::{AcceptedIntervention, IngestResult};
 use saad_gateway::domain::model::{
-    Counted, InterventionSubmission, LineOutcome, LineStatus, PlanVersion, Saad, SaadAidType,
-    Tariff,
+    Address, Counted, InterventionSubmission, LineOutcome, LineStatus, PlanVersion, Saad,
+    SaadAidType, Tariff,
 };
 use saad_gateway::domain::time::Period;
 use saad_gateway::domain::types::{AidType, SaadStatus, Siret};
@@ -39,7 +39,12 @@ pub async fn add_saad(store: &Store, siret: &str) {
         finess: None,
         legal_category: None,
         account_holder: None,
-        address: None,
+        address: Some(Address {
+            line1: "1 rue de la Paix".to_owned(),
+            postcode: "71000".to_owned(),
+            city: "Mâcon".to_owned(),
+            country: "FR".to_owned(),
+        }),
         aid_types: vec![SaadAidType {
             aid_type: AidType::Apa,
             status: SaadStatus::Habilite,

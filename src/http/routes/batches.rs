@@ -1,13 +1,17 @@
-//! F payment batches (api.md): issue, list, get. The exports (`{id}.csv`,
-//! `{id}.pes.xml`, `{id}.xml`) answer 501 until `src/exports` is merged.
+//! F payment batches (api.md): issue, list, get, and the files `{id}.csv`
+//! (liquidation), `{id}.pes.xml` (PES V2), `{id}.xml` (pain.001.001.09)
+//! written by `crate::exports` with `charter/financer.toml`.
 
 use actix_web::{HttpResponse, web};
 
+use crate::exports::{FINANCER_FILE, FinancerConfig};
 use crate::http::auth::{Principal, require_financer};
 use crate::http::clock::Clock;
 use crate::http::error::ApiError;
 use crate::http::gateway::AppState;
-use crate::service::batches::{BatchError, PaymentBatch, create_batch};
+use crate::service::batches::{
+    BatchError, BatchFile, BatchFileError, PaymentBatch, batch_file, create_batch,
+};
 
 use super::store_error;
 
@@ -50,11 +54,29 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     require_financer(&principal)?;
     let id = path.into_inner();
-    if id.ends_with(".csv") || id.ends_with(".xml") {
-        return Err(ApiError::NotImplemented(
-            "batch exports (liquidation CSV, PES V2, pain.001) are not built yet in this version of saad-gateway"
-                .to_owned(),
-        ));
+    let file = if let Some(id) = id.strip_suffix(".csv") {
+        Some((id, BatchFile::Csv, "text/csv; charset=utf-8"))
+    } else if let Some(id) = id.strip_suffix(".pes.xml") {
+        Some((id, BatchFile::Pes, "application/xml; charset=utf-8"))
+    } else {
+        id.strip_suffix(".xml")
+            .map(|id| (id, BatchFile::Pain001, "application/xml; charset=utf-8"))
+    };
+    if let Some((id, file, content_type)) = file {
+        let config = FinancerConfig::load(&crate::charter::default_dir().join(FINANCER_FILE))
+            .map_err(ApiError::internal)?;
+        let body =
+            batch_file(&state.store, config, id, file)
+                .await
+                .map_err(|error| match error {
+                    BatchFileError::NotFound => ApiError::not_found("no such payment batch"),
+                    BatchFileError::Store(error) => store_error(error),
+                    BatchFileError::Export(error) => {
+                        ApiError::unprocessable(error.to_string(), None)
+                    }
+                    other => ApiError::internal(other),
+                })?;
+        return Ok(HttpResponse::Ok().content_type(content_type).body(body));
     }
     let batch = state
         .store
