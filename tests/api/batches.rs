@@ -129,3 +129,66 @@ async fn r9_a_batch_pays_final_invoices_once_and_is_immutable() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn r9_a_saad_whose_net_is_negative_gets_no_payment_and_keeps_its_invoices_for_later() {
+    use rust_decimal::Decimal;
+    use saad_gateway::domain::types::{AidType, YearMonth};
+    use saad_gateway::storage::{InvoiceKind, InvoiceRecord, InvoiceStatus};
+
+    let app = spawn_app("2024-02-01T08:00:00+01:00").await;
+    let id = closed_january(&app).await;
+    let saad = app.saad_token(crate::close::SAAD_A).await;
+    json_of(validate(&app, &id, &saad).await, StatusCode::OK).await;
+    json_of(validate(&app, &id, &app.financer).await, StatusCode::OK).await;
+    // SAAD B: a final regularisation taking back 10.00 (stored directly).
+    crate::close::add_saad(&app.store, crate::close::SAAD_B).await;
+    let minus = InvoiceRecord {
+        id: "F202401R02-00000000000018-APA".to_owned(),
+        saad_siret: crate::close::SAAD_B.to_owned(),
+        aid_type: AidType::Apa,
+        month: YearMonth::new(2024, 1).unwrap(),
+        kind: InvoiceKind::Regularisation,
+        status: InvoiceStatus::Final,
+        line_count: 0,
+        billed_minutes: 0,
+        rejected_minutes: 0,
+        valued_amount: Decimal::new(-1000, 2),
+        participation_amount: Decimal::ZERO,
+        amount_due: Decimal::new(-1000, 2),
+        created_at: crate::helpers::parse_time("2024-02-01T08:00:00Z"),
+        close_run_id: "test".to_owned(),
+        batch_id: None,
+    };
+    app.store.insert_invoice(&minus, &[]).await.unwrap();
+
+    // Net A = 299.43 → paid; net B = −10.00 → no line, invoice stays final.
+    let response = app
+        .client
+        .post(app.url("/batches"))
+        .bearer_auth(&app.financer)
+        .send()
+        .await
+        .unwrap();
+    let batch = json_of(response, StatusCode::CREATED).await;
+    assert_eq!(batch["total"], "299.43");
+    assert_eq!(batch["payments"].as_array().unwrap().len(), 1);
+    assert_eq!(batch["payments"][0]["saad_siret"], crate::close::SAAD_A);
+    let (kept, _) = app
+        .store
+        .get_invoice(&minus.id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.status, InvoiceStatus::Final);
+    assert_eq!(kept.batch_id, None);
+    // Only B's negative net is left: nothing to pay, 409.
+    let response = app
+        .client
+        .post(app.url("/batches"))
+        .bearer_auth(&app.financer)
+        .send()
+        .await
+        .unwrap();
+    error_of(response, StatusCode::CONFLICT, "conflict").await;
+}
