@@ -3,7 +3,10 @@
 //! (`crate::xml`). The HTTP routes and the demo call these; they hold no
 //! rule of their own.
 
+pub mod batches;
+pub mod close;
 pub mod ingest;
+pub mod invoices;
 pub mod plans;
 pub mod receipt;
 pub mod rejections;

@@ -2,9 +2,12 @@
 //! 127.0.0.1 with a random port, driven with a real HTTPS client. One test
 //! binary (one link step); one module per resource.
 
+mod batches;
+mod close;
 mod deliveries;
 mod events;
 mod helpers;
+mod invoices;
 mod orders;
 mod overruns;
 mod rejections;

@@ -14,7 +14,7 @@ use crate::http::auth::Principal;
 use crate::http::clock::Clock;
 use crate::http::error::ApiError;
 use crate::http::gateway::AppState;
-use crate::storage::{AuditEntry, StoreError};
+use crate::storage::AuditEntry;
 
 /// `stored` for a success, `refused:<status>` for an error.
 pub fn outcome_of<T>(result: &Result<T, ApiError>) -> String {
@@ -70,14 +70,4 @@ pub fn error_detail<T>(result: &Result<T, ApiError>) -> Option<String> {
         .as_ref()
         .err()
         .map(|error| format!("{}: {}", error.code(), error.public_message()))
-}
-
-/// Maps a storage failure to the HTTP error: 404, 409, 503 or 500.
-pub fn store_error(error: StoreError) -> ApiError {
-    match error {
-        StoreError::NotFound => ApiError::not_found("no such resource"),
-        StoreError::Conflict(message) => ApiError::conflict(message),
-        StoreError::Unavailable(source) => ApiError::database_unavailable(source),
-        other @ StoreError::Other { .. } => ApiError::internal(other),
-    }
 }

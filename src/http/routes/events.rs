@@ -15,8 +15,9 @@ use chrono_tz::Europe::Paris;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::audit::{AuditRecord, audit, error_detail, outcome_of, store_error};
+use super::audit::{AuditRecord, audit, error_detail, outcome_of};
 use super::media::require_content_type;
+use super::store_error;
 use crate::domain::model::Event;
 use crate::domain::types::YearMonth;
 use crate::http::auth::Principal;

@@ -7,16 +7,19 @@
 
 use actix_web::web;
 
+use super::error::ApiError;
 use super::not_built_yet;
-use crate::http::error::ApiError;
 use crate::storage::StoreError;
 
 mod deliveries;
 mod rejections;
 
 pub mod audit;
+mod batches;
 mod events;
+mod invoices;
 mod media;
+mod months;
 mod orders;
 mod overruns;
 mod saads;
@@ -39,20 +42,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/deliveries").route(web::post().to(deliveries::post_delivery)))
         .service(web::resource("/rejections").route(web::get().to(rejections::get_rejections)));
     // Month close, invoices and batches.
-    cfg.service(web::resource("/months/{month}/close").route(web::post().to(not_built_yet)))
+    cfg.service(web::resource("/months/{month}/close").route(web::post().to(months::close)))
         .service(
             web::resource("/invoices")
-                .route(web::get().to(not_built_yet))
+                .route(web::get().to(invoices::list))
                 .route(web::post().to(not_built_yet)),
         )
-        .service(web::resource("/invoices/{id}").route(web::get().to(not_built_yet)))
-        .service(web::resource("/invoices/{id}/validate").route(web::post().to(not_built_yet)))
+        .service(web::resource("/invoices/{id}").route(web::get().to(invoices::get)))
+        .service(web::resource("/invoices/{id}/validate").route(web::post().to(invoices::validate)))
         .service(
             web::resource("/batches")
-                .route(web::get().to(not_built_yet))
-                .route(web::post().to(not_built_yet)),
+                .route(web::get().to(batches::list))
+                .route(web::post().to(batches::create)),
         )
-        .service(web::resource("/batches/{id}").route(web::get().to(not_built_yet)));
+        .service(web::resource("/batches/{id}").route(web::get().to(batches::get)));
 }
 
 /// How a storage failure answers in the deliveries and rejections routes:

@@ -19,8 +19,9 @@ use chrono_tz::Europe::Paris;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::audit::{AuditRecord, audit, error_detail, outcome_of, store_error};
+use super::audit::{AuditRecord, audit, error_detail, outcome_of};
 use super::media::{accepts, require_content_type};
+use super::store_error;
 use crate::domain::model::PlanVersion;
 use crate::http::auth::{Principal, require_financer, require_saad};
 use crate::http::clock::Clock;

@@ -10,8 +10,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::audit::{AuditRecord, audit, error_detail, outcome_of, store_error};
+use super::audit::{AuditRecord, audit, error_detail, outcome_of};
 use super::media::require_content_type;
+use super::store_error;
 use crate::domain::model::Saad;
 use crate::http::auth::{Principal, require_financer};
 use crate::http::clock::Clock;

@@ -1,0 +1,540 @@
+//! Month close (api.md `POST /api/v1/months/{YYYY-MM}/close`, rules.md R7–R9):
+//! one pro-forma invoice per SAAD and aid type for the closed month, and a
+//! regularisation invoice per SAAD, aid type and earlier closed month of the
+//! year whose recomputation now differs from what was already invoiced.
+//!
+//! The rules are in `crate::domain::reconciliation`; this module loads what
+//! they need from storage, turns their results into invoice records and
+//! stores them. Conventions and limits: `docs/month-close.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono_tz::Europe::Paris;
+use futures_util::TryStreamExt;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::domain::model::{Event, OverrunAuthorisation, PlanVersion, Saad};
+use crate::domain::params::Parameters;
+use crate::domain::reconciliation::{
+    BillableIntervention, LineAmounts, PlanInput, ReconciliationError, reconcile_month,
+    regularisation_delta,
+};
+use crate::domain::types::{AidType, YearMonth};
+use crate::storage::{
+    BilledIntervention, InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus,
+    MonthIntervention, MonthStatus, Store, StoreError,
+};
+
+use super::invoices::InvoiceSummary;
+
+/// How far back (in months) the close looks for an earlier month that has
+/// data and is still open (storage offers no list of months with data).
+pub const OPEN_MONTH_LOOKBACK: u32 = 24;
+
+/// Why a month could not be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    /// Out of order: the month is not over, or an earlier month is open (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The rules could not compute (a parameter is missing).
+    #[error(transparent)]
+    Rules(#[from] ReconciliationError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The answer of a close: `{"month", "invoices": [InvoiceSummary]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloseOutcome {
+    /// The closed month.
+    pub month: YearMonth,
+    /// Its pro-formas, then the regularisation invoices this close produced.
+    pub invoices: Vec<InvoiceSummary>,
+}
+
+/// The deterministic id of the close run of `month`.
+pub fn close_run_id(month: YearMonth) -> String {
+    format!("close-{month}")
+}
+
+/// First instant of `month` + 1 in Europe/Paris: when `month` is over.
+pub fn month_end_instant(month: YearMonth) -> Option<DateTime<Utc>> {
+    let first = month.next().first_day().and_hms_opt(0, 0, 0)?;
+    Paris
+        .from_local_datetime(&first)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Closes `month` at `now` (gateway clock). Closing a closed month returns
+/// the invoices of its close run.
+pub async fn close_month(
+    store: &Store,
+    params: &Parameters,
+    month: YearMonth,
+    now: DateTime<Utc>,
+) -> Result<CloseOutcome, CloseError> {
+    let run_id = close_run_id(month);
+    let record = store.get_month(month).await?;
+    if record.status == MonthStatus::Closed {
+        let run = record.close_run_id.unwrap_or(run_id);
+        return Ok(CloseOutcome {
+            month,
+            invoices: invoices_of_run(store, month, &run).await?,
+        });
+    }
+    let over = month_end_instant(month)
+        .ok_or_else(|| CloseError::Conflict(format!("month {month} has no end instant")))?;
+    if now < over {
+        return Err(CloseError::Conflict(format!(
+            "month {month} is not over by the gateway's clock (it ends {})",
+            over.with_timezone(&Paris).to_rfc3339()
+        )));
+    }
+    let mut earlier = month;
+    for _ in 0..OPEN_MONTH_LOOKBACK {
+        earlier = earlier.previous();
+        if store.get_month(earlier).await?.status == MonthStatus::Open
+            && has_data(store, earlier).await?
+        {
+            return Err(CloseError::Conflict(format!(
+                "month {earlier} has data and is still open: close it first"
+            )));
+        }
+    }
+
+    let data = YearData::load(store, month).await?;
+    let mut invoices: Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)> = Vec::new();
+
+    // Pro-formas of the month.
+    for group in data.compute(store, params, month).await? {
+        let lines: Vec<InvoiceLineRecord> = group
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| line.record(i, line.amounts))
+            .collect();
+        invoices.push(invoice(
+            &group.saad_siret,
+            group.aid_type,
+            month,
+            InvoiceKind::Proforma,
+            &run_id,
+            now,
+            lines,
+        ));
+    }
+
+    // Regularisations of the earlier closed months of the year.
+    let mut m = january_of(month);
+    while m < month {
+        if store.get_month(m).await?.status == MonthStatus::Closed {
+            invoices.extend(regularisations(store, params, &data, m, &run_id, now).await?);
+        }
+        m = m.next();
+    }
+
+    for (header, lines) in &invoices {
+        match store.insert_invoice(header, lines).await {
+            // Deterministic ids: a retry after a failed close keeps what was stored.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    store.close_month(month, now, &run_id).await?;
+    Ok(CloseOutcome {
+        month,
+        invoices: invoices_of_run(store, month, &run_id).await?,
+    })
+}
+
+/// January of `month`'s year.
+fn january_of(month: YearMonth) -> YearMonth {
+    YearMonth::new(month.first_day().year(), 1).unwrap_or(month)
+}
+
+/// Whether a month has any currently accepted intervention.
+async fn has_data(store: &Store, month: YearMonth) -> Result<bool, StoreError> {
+    let mut stream = store.accepted_in_month(month);
+    Ok(stream.try_next().await?.is_some())
+}
+
+/// The invoices a close run produced: the month's pro-formas, then the
+/// regularisations of earlier months of the year carrying the same run id.
+async fn invoices_of_run(
+    store: &Store,
+    month: YearMonth,
+    run_id: &str,
+) -> Result<Vec<InvoiceSummary>, StoreError> {
+    let mut out: Vec<InvoiceSummary> = store
+        .list_invoices(month, None)
+        .await?
+        .iter()
+        .filter(|i| i.kind == InvoiceKind::Proforma)
+        .map(InvoiceSummary::from)
+        .collect();
+    let mut m = january_of(month);
+    while m < month {
+        out.extend(
+            store
+                .list_invoices(m, None)
+                .await?
+                .iter()
+                .filter(|i| i.kind == InvoiceKind::Regularisation && i.close_run_id == run_id)
+                .map(InvoiceSummary::from),
+        );
+        m = m.next();
+    }
+    Ok(out)
+}
+
+/// Accepted interventions of January..=`month` of `month`'s year, per month.
+struct YearData {
+    by_month: BTreeMap<YearMonth, Vec<MonthIntervention>>,
+}
+
+/// An owned plan line as the close stores it.
+#[derive(Debug, Clone)]
+struct OwnedLine {
+    plan_ref: String,
+    beneficiary_id: String,
+    hourly_rate: Decimal,
+    amounts: LineAmounts,
+    billed: Vec<BilledIntervention>,
+}
+
+impl OwnedLine {
+    fn record(&self, index: usize, amounts: LineAmounts) -> InvoiceLineRecord {
+        InvoiceLineRecord {
+            line_no: i64::try_from(index).unwrap_or(i64::MAX - 1) + 1,
+            plan_ref: self.plan_ref.clone(),
+            beneficiary_id: self.beneficiary_id.clone(),
+            billed_minutes: amounts.billed_minutes,
+            rejected_minutes: amounts.rejected_minutes,
+            hourly_rate: self.hourly_rate,
+            valued_amount: amounts.valued_amount,
+            participation_amount: amounts.participation_amount,
+            amount_due: amounts.amount_due,
+            interventions: self.billed.clone(),
+        }
+    }
+}
+
+/// An owned group of lines (one SAAD, one aid type).
+#[derive(Debug, Clone)]
+struct OwnedGroup {
+    saad_siret: String,
+    aid_type: AidType,
+    lines: Vec<OwnedLine>,
+}
+
+impl YearData {
+    async fn load(store: &Store, month: YearMonth) -> Result<Self, StoreError> {
+        let mut by_month = BTreeMap::new();
+        let mut m = january_of(month);
+        loop {
+            let rows: Vec<MonthIntervention> = store.accepted_in_month(m).try_collect().await?;
+            by_month.insert(m, rows);
+            if m >= month {
+                break;
+            }
+            m = m.next();
+        }
+        Ok(Self { by_month })
+    }
+
+    /// Reconciles `month` now (carry-over from January of its year).
+    async fn compute(
+        &self,
+        store: &Store,
+        params: &Parameters,
+        month: YearMonth,
+    ) -> Result<Vec<OwnedGroup>, CloseError> {
+        // Plans overlapping the month, with all their versions.
+        let mut plan_refs: BTreeSet<String> = store
+            .plans_in_month(month)
+            .await?
+            .into_iter()
+            .map(|p| p.plan_ref)
+            .collect();
+        // Interventions of the year up to `month`, per (plan, SAAD).
+        let mut interventions: BTreeMap<(String, String), Vec<BillableIntervention>> =
+            BTreeMap::new();
+        let mut version_ids: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for (m, rows) in self.by_month.range(..=month) {
+            for row in rows {
+                if *m == month {
+                    version_ids.insert(
+                        (row.saad_siret.clone(), row.line_id.clone()),
+                        row.version_id,
+                    );
+                    plan_refs.insert(row.plan_ref.clone());
+                }
+                interventions
+                    .entry((row.plan_ref.clone(), row.saad_siret.clone()))
+                    .or_default()
+                    .push(BillableIntervention {
+                        line_id: row.line_id.clone(),
+                        day: row.period.day(),
+                        start: row.period.start,
+                        received_sequence: row.sequence,
+                        rounded_minutes: row.rounded_minutes,
+                        corrected: row.corrected,
+                    });
+            }
+        }
+        let mut versions: BTreeMap<String, Vec<PlanVersion>> = BTreeMap::new();
+        let mut beneficiaries: BTreeSet<String> = BTreeSet::new();
+        let mut authorisations: BTreeMap<String, Vec<OverrunAuthorisation>> = BTreeMap::new();
+        for plan_ref in &plan_refs {
+            let plan_versions = store.plan_versions(plan_ref).await?;
+            beneficiaries.extend(plan_versions.iter().map(|v| v.beneficiary_id.clone()));
+            let mut auths = Vec::new();
+            let mut m = january_of(month);
+            loop {
+                let minutes = store.authorised_minutes(plan_ref, m).await?;
+                if minutes > 0 {
+                    auths.push(OverrunAuthorisation {
+                        plan_ref: plan_ref.clone(),
+                        month: m,
+                        minutes: u32::try_from(minutes).unwrap_or(u32::MAX),
+                    });
+                }
+                if m >= month {
+                    break;
+                }
+                m = m.next();
+            }
+            authorisations.insert(plan_ref.clone(), auths);
+            versions.insert(plan_ref.clone(), plan_versions);
+        }
+        let beneficiary_list: Vec<String> = beneficiaries.into_iter().collect();
+        let all_events = store.events_of(&beneficiary_list).await?;
+        let mut events: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        for event in all_events {
+            events
+                .entry(event.beneficiary_id.clone())
+                .or_default()
+                .push(event);
+        }
+        let mut saads: BTreeMap<String, Saad> = BTreeMap::new();
+        for (_, siret) in interventions.keys() {
+            if !saads.contains_key(siret) {
+                if let Some(saad) = store.get_saad(siret).await? {
+                    saads.insert(siret.clone(), saad);
+                }
+            }
+        }
+        let no_events: Vec<Event> = Vec::new();
+        let no_auths: Vec<OverrunAuthorisation> = Vec::new();
+        let mut inputs = Vec::new();
+        for ((plan_ref, siret), rows) in &interventions {
+            let (Some(plan_versions), Some(saad)) = (versions.get(plan_ref), saads.get(siret))
+            else {
+                continue;
+            };
+            if plan_versions.is_empty() {
+                continue;
+            }
+            let beneficiary = plan_versions
+                .iter()
+                .max_by_key(|v| v.version)
+                .map(|v| v.beneficiary_id.as_str())
+                .unwrap_or_default();
+            inputs.push(PlanInput {
+                versions: plan_versions,
+                saad,
+                interventions: rows,
+                events: events.get(beneficiary).unwrap_or(&no_events),
+                authorisations: authorisations.get(plan_ref).unwrap_or(&no_auths),
+            });
+        }
+        let groups = reconcile_month(inputs, month, params)?;
+        Ok(groups
+            .into_iter()
+            .map(|group| {
+                let siret = group.saad_siret.as_str().to_owned();
+                OwnedGroup {
+                    saad_siret: siret.clone(),
+                    aid_type: group.aid_type,
+                    lines: group
+                        .lines
+                        .iter()
+                        .map(|line| OwnedLine {
+                            plan_ref: line.plan_ref.to_owned(),
+                            beneficiary_id: line.beneficiary_id.to_owned(),
+                            hourly_rate: line.hourly_rate,
+                            amounts: line.amounts,
+                            billed: line
+                                .interventions
+                                .iter()
+                                .filter_map(|b| {
+                                    version_ids.get(&(siret.clone(), b.line_id.to_owned())).map(
+                                        |version_id| BilledIntervention {
+                                            version_id: *version_id,
+                                            billed_minutes: b.billed_minutes,
+                                            rejected_minutes: b.rejected_minutes,
+                                        },
+                                    )
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+}
+
+/// The regularisation invoices of the closed month `m`, computed at the
+/// close of `closing`.
+async fn regularisations(
+    store: &Store,
+    params: &Parameters,
+    data: &YearData,
+    m: YearMonth,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)>, CloseError> {
+    // Everything already invoiced for `m`, per (SAAD, aid type, plan).
+    type Key = (String, AidType);
+    let mut invoiced: BTreeMap<Key, BTreeMap<String, Invoiced>> = BTreeMap::new();
+    for header in store.list_invoices(m, None).await? {
+        let Some((header, lines)) = store.get_invoice(&header.id, None).await? else {
+            continue;
+        };
+        let per_plan = invoiced
+            .entry((header.saad_siret.clone(), header.aid_type))
+            .or_default();
+        for line in lines {
+            let entry = per_plan
+                .entry(line.plan_ref.clone())
+                .or_insert_with(|| (line.beneficiary_id.clone(), line.hourly_rate, Vec::new()));
+            entry.2.push(LineAmounts {
+                billed_minutes: line.billed_minutes,
+                rejected_minutes: line.rejected_minutes,
+                valued_amount: line.valued_amount,
+                participation_amount: line.participation_amount,
+                amount_due: line.amount_due,
+            });
+        }
+    }
+    let mut recomputed: BTreeMap<Key, BTreeMap<String, OwnedLine>> = BTreeMap::new();
+    for group in data.compute(store, params, m).await? {
+        let lines = recomputed
+            .entry((group.saad_siret.clone(), group.aid_type))
+            .or_default();
+        for line in group.lines {
+            lines.insert(line.plan_ref.clone(), line);
+        }
+    }
+    let keys: BTreeSet<Key> = invoiced.keys().chain(recomputed.keys()).cloned().collect();
+    let mut out = Vec::new();
+    for key in keys {
+        let before = invoiced.get(&key);
+        let now_lines = recomputed.get(&key);
+        let plans: BTreeSet<&String> = before
+            .into_iter()
+            .flat_map(|b| b.keys())
+            .chain(now_lines.into_iter().flat_map(|n| n.keys()))
+            .collect();
+        let mut lines = Vec::new();
+        for plan_ref in plans {
+            let previous = before
+                .and_then(|b| b.get(plan_ref))
+                .map(|p| p.2.as_slice())
+                .unwrap_or(&[]);
+            let line = match now_lines.and_then(|n| n.get(plan_ref)) {
+                Some(line) => line.clone(),
+                None => {
+                    let Some((beneficiary_id, rate, _)) = before.and_then(|b| b.get(plan_ref))
+                    else {
+                        continue;
+                    };
+                    OwnedLine {
+                        plan_ref: plan_ref.clone(),
+                        beneficiary_id: beneficiary_id.clone(),
+                        hourly_rate: *rate,
+                        amounts: LineAmounts::default(),
+                        billed: Vec::new(),
+                    }
+                }
+            };
+            let delta = regularisation_delta(&line.amounts, previous);
+            if delta != LineAmounts::default() {
+                lines.push(line.record(lines.len(), delta));
+            }
+        }
+        if !lines.is_empty() {
+            out.push(invoice(
+                &key.0,
+                key.1,
+                m,
+                InvoiceKind::Regularisation,
+                run_id,
+                now,
+                lines,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// What was already invoiced for a plan line: beneficiary, rate, figures.
+type Invoiced = (String, Decimal, Vec<LineAmounts>);
+
+/// An invoice header over its lines (totals = sums of rounded lines).
+fn invoice(
+    saad_siret: &str,
+    aid_type: AidType,
+    month: YearMonth,
+    kind: InvoiceKind,
+    run_id: &str,
+    now: DateTime<Utc>,
+    lines: Vec<InvoiceLineRecord>,
+) -> (InvoiceRecord, Vec<InvoiceLineRecord>) {
+    let totals = lines.iter().fold(LineAmounts::default(), |sum, line| {
+        sum.plus(&LineAmounts {
+            billed_minutes: line.billed_minutes,
+            rejected_minutes: line.rejected_minutes,
+            valued_amount: line.valued_amount,
+            participation_amount: line.participation_amount,
+            amount_due: line.amount_due,
+        })
+    });
+    // At most 35 characters (exports): `F202401P-{siret}-APA`, or
+    // `F202401R02-{siret}-APA` for January regularised at February's close.
+    let compact = month.to_string().replace('-', "");
+    let kind_code = match kind {
+        InvoiceKind::Proforma => "P".to_owned(),
+        InvoiceKind::Regularisation => format!(
+            "R{}",
+            run_id.get(run_id.len().saturating_sub(2)..).unwrap_or("")
+        ),
+    };
+    let id = format!("F{compact}{kind_code}-{saad_siret}-{}", aid_type.code());
+    (
+        InvoiceRecord {
+            id,
+            saad_siret: saad_siret.to_owned(),
+            aid_type,
+            month,
+            kind,
+            status: InvoiceStatus::Proforma,
+            line_count: i64::try_from(lines.len()).unwrap_or(i64::MAX),
+            billed_minutes: totals.billed_minutes,
+            rejected_minutes: totals.rejected_minutes,
+            valued_amount: totals.valued_amount,
+            participation_amount: totals.participation_amount,
+            amount_due: totals.amount_due,
+            created_at: now,
+            close_run_id: run_id.to_owned(),
+            batch_id: None,
+        },
+        lines,
+    )
+}
