@@ -1,6 +1,5 @@
 //! The audit log of the routes: one row per request that changed something
-//! or was refused (who by token id, what, when, outcome), and the mapping of
-//! storage failures to [`ApiError`] shared by the route modules.
+//! or was refused (who by token id, what, when, outcome).
 //!
 //! Audit rows never carry a token nor a name: the token id, the SAAD's
 //! SIRET, the action (`POST /api/v1/orders`), a target (plan reference,
