@@ -214,8 +214,10 @@ impl Demo {
                                  {"aid_type": "PCH", "status": "habilite", "tariffs": tariff("24.00")},
                                  {"aid_type": "AM", "status": "habilite", "tariffs": tariff("22.00")}]}),
             json!({"siret": SAAD_B, "name": "SAAD Exemple - Agence Centre", "iban": "FR1420041010050500013M02606", "bic": "PSSTFRPPLIL", "declarative": false,
+                   "legal_category": "5710", "address": {"line1": "1 place de l'Exemple", "postcode": "99001", "city": "Ville-Fictive", "country": "FR"},
                    "aid_types": [{"aid_type": "APA", "status": "habilite", "tariffs": tariff("24.00")}]}),
             json!({"siret": SAAD_C, "name": "Services Plus Bourgogne", "iban": "FR7610107001011234567890129", "bic": "BREDFRPP", "declarative": false,
+                   "legal_category": "5499", "address": {"line1": "8 avenue de la Gare", "postcode": "71100", "city": "Chalon-sur-Saône", "country": "FR"},
                    "aid_types": [{"aid_type": "APA", "status": "autorise", "tariffs": []}]}),
         ];
         println!("1. The département registers 3 SAADs (POST /api/v1/saads)");
