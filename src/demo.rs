@@ -123,13 +123,15 @@ pub async fn run(
     demo.close_and_pay(&settings.data_dir).await?;
 
     println!();
+    // The demo's own client holds a keep-alive connection that would make
+    // a graceful stop wait for its timeout.
+    drop(demo);
     if options.keep_serving {
         println!(
             "The gateway keeps serving at {base} (API under /api/v1, /healthz, /metrics); the dashboard is not built yet. Ctrl-C to stop."
         );
         let _stopped = serving.await;
     } else {
-        drop(demo);
         handle.stop(true).await;
         let _stopped = serving.await;
     }
