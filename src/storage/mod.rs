@@ -489,6 +489,11 @@ impl Store {
         dispatch!(self.upsert_saad(saad, now))
     }
 
+    /// A trivial query through the pool (health check).
+    pub async fn ping(&self) -> StoreResult<()> {
+        dispatch!(self.ping())
+    }
+
     /// The SAAD with this SIRET.
     pub async fn get_saad(&self, siret: &str) -> StoreResult<Option<Saad>> {
         dispatch!(self.get_saad(siret))

@@ -277,11 +277,22 @@ impl BackendStore {
         let mut tx = self.begin_write().await?;
         let siret = saad.siret.as_str();
         let address = saad.address.as_ref();
-        let created = sqlx::query(
+        let created = sqlx::query("SELECT 1 FROM saads WHERE financer_id = $1 AND siret = $2")
+            .bind(&self.financer_id)
+            .bind(siret)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none();
+        sqlx::query(
             "INSERT INTO saads (financer_id, siret, name, iban, bic, declarative, finess, legal_category, \
              account_holder, address_line1, address_postcode, address_city, address_country, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
-             ON CONFLICT (financer_id, siret) DO NOTHING RETURNING siret",
+             ON CONFLICT (financer_id, siret) DO UPDATE SET name = excluded.name, iban = excluded.iban, \
+             bic = excluded.bic, declarative = excluded.declarative, finess = excluded.finess, \
+             legal_category = excluded.legal_category, account_holder = excluded.account_holder, \
+             address_line1 = excluded.address_line1, address_postcode = excluded.address_postcode, \
+             address_city = excluded.address_city, address_country = excluded.address_country, \
+             updated_at = excluded.updated_at",
         )
         .bind(&self.financer_id)
         .bind(siret)
@@ -297,32 +308,9 @@ impl BackendStore {
         .bind(address.map(|a| a.city.as_str()))
         .bind(address.map(|a| a.country.as_str()))
         .bind(ts(now))
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
+        .execute(&mut *tx)
+        .await?;
         if !created {
-            sqlx::query(
-                "UPDATE saads SET name = $3, iban = $4, bic = $5, declarative = $6, finess = $7, \
-                 legal_category = $8, account_holder = $9, address_line1 = $10, address_postcode = $11, \
-                 address_city = $12, address_country = $13, updated_at = $14 \
-                 WHERE financer_id = $1 AND siret = $2",
-            )
-            .bind(&self.financer_id)
-            .bind(siret)
-            .bind(&saad.name)
-            .bind(&saad.iban)
-            .bind(&saad.bic)
-            .bind(saad.declarative)
-            .bind(&saad.finess)
-            .bind(&saad.legal_category)
-            .bind(&saad.account_holder)
-            .bind(address.map(|a| a.line1.as_str()))
-            .bind(address.map(|a| a.postcode.as_str()))
-            .bind(address.map(|a| a.city.as_str()))
-            .bind(address.map(|a| a.country.as_str()))
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await?;
             sqlx::query("DELETE FROM saad_tariffs WHERE financer_id = $1 AND siret = $2")
                 .bind(&self.financer_id)
                 .bind(siret)
@@ -361,6 +349,12 @@ impl BackendStore {
         }
         tx.commit().await?;
         Ok(if created { Upsert::Created } else { Upsert::Updated })
+    }
+
+    pub(crate) async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT 1").execute(&mut *conn).await?;
+        Ok(())
     }
 
     pub(crate) async fn get_saad(&self, siret: &str) -> StoreResult<Option<Saad>> {
