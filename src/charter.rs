@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::domain::params::{DatedValue, Parameters, RejectionText, keys};
+use crate::domain::params::{DatedValue, Parameters, RejectionText, check_periods, keys};
 use crate::domain::types::{CorrectionReason, RejectionCode};
 
 /// File holding the dated parameters.
@@ -230,50 +230,14 @@ fn load_parameters(path: &Path) -> Result<BTreeMap<String, Vec<DatedValue>>, Cha
         ));
     }
     let mut out = BTreeMap::new();
-    for (key, mut values) in series {
-        values.sort_by_key(|(v, _)| v.valid_from);
-        for pair in values.windows(2) {
-            let [(first, _), (second, second_span)] = pair else {
-                continue;
-            };
-            match first.valid_to {
-                None => {
-                    return Err(error_at(
-                        path,
-                        &text,
-                        second_span,
-                        format!(
-                            "parameter '{key}': this period starting {} overlaps the open period starting {} (give that one a valid_to)",
-                            second.valid_from, first.valid_from
-                        ),
-                    ));
-                }
-                Some(to) if second.valid_from < to => {
-                    return Err(error_at(
-                        path,
-                        &text,
-                        second_span,
-                        format!(
-                            "parameter '{key}': this period starting {} overlaps the period {}..{to}",
-                            second.valid_from, first.valid_from
-                        ),
-                    ));
-                }
-                Some(to) if second.valid_from > to => {
-                    return Err(error_at(
-                        path,
-                        &text,
-                        second_span,
-                        format!(
-                            "parameter '{key}': gap from {to} to {}: the periods of a key must follow each other",
-                            second.valid_from
-                        ),
-                    ));
-                }
-                Some(_) => {}
-            }
+    for (key, mut entries) in series {
+        entries.sort_by_key(|(v, _)| v.valid_from);
+        let (values, spans): (Vec<DatedValue>, Vec<Range<usize>>) = entries.into_iter().unzip();
+        if let Err((index, error)) = check_periods(&key, &values) {
+            let span = spans.get(index).cloned().unwrap_or(0..0);
+            return Err(error_at(path, &text, &span, error.to_string()));
         }
-        out.insert(key, values.into_iter().map(|(v, _)| v).collect());
+        out.insert(key, values);
     }
     Ok(out)
 }

@@ -131,7 +131,9 @@ pub enum ParameterError {
         day: NaiveDate,
     },
     /// Two periods of one key overlap.
-    #[error("parameter '{key}': the period starting {second} overlaps the one starting {first}")]
+    #[error(
+        "parameter '{key}': the period starting {second} overlaps the one starting {first} (give that one a valid_to, or end it earlier)"
+    )]
     Overlap {
         /// Key.
         key: String,
@@ -142,7 +144,7 @@ pub enum ParameterError {
     },
     /// A gap between two periods of one key.
     #[error(
-        "parameter '{key}': nothing is in force from {gap_from} to {gap_to} (exclusive); periods of a key must follow each other"
+        "parameter '{key}': gap from {gap_from} to {gap_to} (exclusive) when nothing is in force; periods of a key must follow each other"
     )]
     Gap {
         /// Key.
@@ -213,7 +215,7 @@ impl Parameters {
         let mut checked = BTreeMap::new();
         for (key, mut values) in series {
             values.sort_by_key(|v| v.valid_from);
-            check_periods(&key, &values)?;
+            check_periods(&key, &values).map_err(|(_, error)| error)?;
             checked.insert(key, values);
         }
         Ok(Self {
@@ -367,41 +369,36 @@ impl Parameters {
     }
 }
 
-fn check_periods(key: &str, values: &[DatedValue]) -> Result<(), ParameterError> {
+/// Checks the periods of one key, sorted by `valid_from`: each well formed,
+/// contiguous with the next, none overlapping. On failure, gives the index
+/// of the faulty entry (the second of a pair that overlaps or leaves a gap)
+/// so that a loader can name its line.
+pub fn check_periods(key: &str, values: &[DatedValue]) -> Result<(), (usize, ParameterError)> {
     for (index, value) in values.iter().enumerate() {
         if value.valid_to.is_some_and(|to| to <= value.valid_from) {
-            return Err(ParameterError::BadPeriod {
+            let error = ParameterError::BadPeriod {
                 key: key.to_owned(),
                 valid_from: value.valid_from,
-            });
+            };
+            return Err((index, error));
         }
         let Some(next) = values.get(index + 1) else {
             continue;
         };
-        match value.valid_to {
-            None => {
-                return Err(ParameterError::Overlap {
-                    key: key.to_owned(),
-                    first: value.valid_from,
-                    second: next.valid_from,
-                });
-            }
-            Some(to) if next.valid_from < to => {
-                return Err(ParameterError::Overlap {
-                    key: key.to_owned(),
-                    first: value.valid_from,
-                    second: next.valid_from,
-                });
-            }
-            Some(to) if next.valid_from > to => {
-                return Err(ParameterError::Gap {
-                    key: key.to_owned(),
-                    gap_from: to,
-                    gap_to: next.valid_from,
-                });
-            }
-            Some(_) => {}
-        }
+        let error = match value.valid_to {
+            Some(to) if next.valid_from == to => continue,
+            Some(to) if next.valid_from > to => ParameterError::Gap {
+                key: key.to_owned(),
+                gap_from: to,
+                gap_to: next.valid_from,
+            },
+            _ => ParameterError::Overlap {
+                key: key.to_owned(),
+                first: value.valid_from,
+                second: next.valid_from,
+            },
+        };
+        return Err((index + 1, error));
     }
     Ok(())
 }
