@@ -5,8 +5,10 @@
 //! (`process::Gateway`).
 
 mod bad_input;
+mod faults;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod isolation;
+mod process;
 mod snapshot;
 mod world;
