@@ -5,9 +5,11 @@
 //! (`process::Gateway`).
 
 mod bad_input;
+mod concurrency;
 mod faults;
 #[path = "../api/helpers.rs"]
 mod helpers;
+mod hygiene;
 mod isolation;
 mod process;
 mod snapshot;

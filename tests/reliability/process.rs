@@ -45,21 +45,6 @@ pub fn create_token(
         .to_owned()
 }
 
-/// `saad-gateway migrate`.
-pub fn migrate(database_url: &str, data_dir: &Path) {
-    let output = Command::new(binary())
-        .args(["--database-url", database_url, "--data-dir"])
-        .arg(data_dir)
-        .arg("migrate")
-        .output()
-        .expect("run migrate");
-    assert!(
-        output.status.success(),
-        "migrate: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// A `saad-gateway serve` process with a manual clock.
 pub struct Gateway {
     child: Child,
@@ -76,16 +61,19 @@ impl Gateway {
     }
 
     pub fn start_with_env(database_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Gateway {
-        let mut child = Command::new(binary())
-            .args([
-                "--database-url",
-                database_url,
-                "--listen",
-                "127.0.0.1:0",
-                "--clock",
-                "manual",
-                "--data-dir",
-            ])
+        let mut command = Command::new(binary());
+        command.args(["--database-url", database_url]);
+        Self::spawn(command, data_dir, env)
+    }
+
+    /// `serve` taking its database URL from `SAAD_GATEWAY_DATABASE_URL` in `env`.
+    pub fn start_env_only(data_dir: &Path, env: &[(&str, &str)]) -> Gateway {
+        Self::spawn(Command::new(binary()), data_dir, env)
+    }
+
+    fn spawn(mut command: Command, data_dir: &Path, env: &[(&str, &str)]) -> Gateway {
+        let mut child = command
+            .args(["--listen", "127.0.0.1:0", "--clock", "manual", "--data-dir"])
             .arg(data_dir)
             .arg("serve")
             .env("RUST_LOG", "info")
