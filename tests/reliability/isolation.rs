@@ -488,3 +488,62 @@ async fn a_financer_token_gets_403_on_the_saad_invoice_route() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }
+
+/// Transmission ids belong to their SAAD: A re-using B's id gets a fresh
+/// receipt of its own, exactly as with an id nobody used (neither B's
+/// receipt nor a 409 that would tell the id exists).
+#[tokio::test]
+async fn a_saad_reusing_another_saads_transmission_id_gets_its_own_receipt_as_for_a_new_id() {
+    let app = spawn_app(world::RECEIVED).await;
+    let world = world::build(&app).await;
+    app.set_now(world::RECEIVED);
+    let delivery = |tid: &str| {
+        json!({"transmission_id": tid, "interventions": [world::json_line(
+            "L-9", PLAN_A, world::BEN_A, "2024-01-12T17:00:00+01:00", "2024-01-12T18:00:00+01:00")]})
+        .to_string()
+    };
+    let (status_b, body_b) = call(
+        &app,
+        &world.token_a,
+        Method::POST,
+        "/deliveries",
+        Some(("application/json", delivery("T-B-1"))),
+    )
+    .await;
+    assert_eq!(status_b, StatusCode::OK, "{body_b}");
+    assert!(
+        !body_b.contains("\"line_id\":\"B-1\""),
+        "B's receipt line leaked: {body_b}"
+    );
+    // A fresh database for the comparison: the line id is taken in this one.
+    let other = spawn_app(world::RECEIVED).await;
+    let other_world = world::build(&other).await;
+    other.set_now(world::RECEIVED);
+    let (status_u, body_u) = call(
+        &other,
+        &other_world.token_a,
+        Method::POST,
+        "/deliveries",
+        Some(("application/json", delivery("T-NEW-1"))),
+    )
+    .await;
+    assert_eq!(status_u, StatusCode::OK, "{body_u}");
+    assert_eq!(
+        body_b.replace("T-B-1", "{T}"),
+        body_u.replace("T-NEW-1", "{T}")
+    );
+    assert!(
+        app.store
+            .get_receipt(SAAD_B, "T-B-1")
+            .await
+            .expect("receipt")
+            .is_some()
+    );
+    assert!(
+        app.store
+            .get_receipt(SAAD_A, "T-B-1")
+            .await
+            .expect("receipt")
+            .is_some()
+    );
+}
