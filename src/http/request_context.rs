@@ -36,7 +36,11 @@ pub struct GatewayRootSpan;
 
 impl RootSpanBuilder for GatewayRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(request, token.id = tracing::field::Empty)
+        let span = tracing_actix_web::root_span!(request, token.id = tracing::field::Empty);
+        // The macro records the target with its query string, where a
+        // careless client may have put a token: keep the path only.
+        span.record("http.target", request.path());
+        span
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
