@@ -19,16 +19,21 @@
 //! Shutdown: SIGTERM and SIGINT both start a *graceful* shutdown (actix's
 //! own handler would drop connections on SIGINT): the listener closes,
 //! in-flight requests run to completion for up to
-//! [`ServerConfig::shutdown_timeout`], then the process exits 0. Nothing
+//! [`ServerConfig::shutdown_timeout`], then the process exits 0. While
+//! draining, every HTTP/1.1 response carries `Connection: close`, so a
+//! keep-alive client does not hold the drain with an idle connection (nor
+//! send its next request on a connection about to be cut). Nothing
 //! acknowledged is lost because routes send their response only after their
 //! database transaction has committed: a request cut short by the timeout
 //! was never acknowledged, and its transaction rolls back.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{ServerHandle, Service};
+use actix_web::http::ConnectionType;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
@@ -102,7 +107,9 @@ impl Default for ServerConfig {
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
             client_request_timeout: Duration::from_secs(10),
-            keep_alive: Duration::from_secs(75),
+            // Shorter than the drain, so idle connections close on their
+            // own before a graceful stop has to cut them.
+            keep_alive: Duration::from_secs(15),
             tls_handshake_timeout: Duration::from_secs(10),
             handle_signals: true,
         }
@@ -190,6 +197,24 @@ pub struct RunningServer {
     https: bool,
     server: actix_web::dev::Server,
     limiters: RateLimiters,
+    draining: Arc<AtomicBool>,
+}
+
+/// Stops a server, marking it as draining first so that HTTP/1.1 responses
+/// sent during the drain close their connection (`Connection: close`).
+#[derive(Clone)]
+pub struct StopHandle {
+    handle: ServerHandle,
+    draining: Arc<AtomicBool>,
+}
+
+impl StopHandle {
+    /// `stop(true)`: stop accepting, let in-flight requests finish (up to
+    /// the shutdown timeout), then resolve. `stop(false)`: cut at once.
+    pub async fn stop(&self, graceful: bool) {
+        self.draining.store(true, Ordering::Release);
+        self.handle.stop(graceful).await;
+    }
 }
 
 /// A route configuration closure, as `App::configure` takes.
@@ -228,8 +253,11 @@ impl Server {
         let health = web::Data::new(Health(deps.health));
         let limits_data = web::Data::new(body_limits);
         let tokens = deps.tokens;
+        let draining = Arc::new(AtomicBool::new(false));
+        let factory_draining = Arc::clone(&draining);
 
         let factory = move || {
+            let draining = Arc::clone(&factory_draining);
             let json_config = web::JsonConfig::default()
                 .limit(body_limits.default_bytes)
                 .error_handler(|error, _request| json_payload_error(error).into());
@@ -255,6 +283,21 @@ impl Server {
                 .wrap(factory_limiters.per_ip())
                 .wrap(RecordMetrics::new(metrics.get_ref().clone()))
                 .wrap(RequestContext)
+                .wrap_fn(move |request, service| {
+                    let draining = Arc::clone(&draining);
+                    let response = service.call(request);
+                    async move {
+                        let mut response = response.await?;
+                        if draining.load(Ordering::Acquire) {
+                            // HTTP/1.1: close after this response (h2 ignores it).
+                            response
+                                .response_mut()
+                                .head_mut()
+                                .set_connection_type(ConnectionType::Close);
+                        }
+                        Ok(response)
+                    }
+                })
                 .wrap(TracingLogger::<GatewayRootSpan>::new())
         };
 
@@ -267,7 +310,7 @@ impl Server {
             server = server.workers(workers);
         }
         server = if config.handle_signals {
-            server.shutdown_signal(termination_signal())
+            server.shutdown_signal(termination_signal(Arc::clone(&draining)))
         } else {
             server.disable_signals()
         };
@@ -292,6 +335,7 @@ impl Server {
             https,
             server: server.run(),
             limiters,
+            draining,
         })
     }
 }
@@ -313,9 +357,20 @@ impl RunningServer {
         format!("{scheme}://{}", self.local_addr)
     }
 
-    /// A handle to stop the server: `stop(true)` drains in-flight requests.
+    /// actix's handle: `stop(true)` drains in-flight requests, but without
+    /// marking the server as draining (keep-alive connections stay open
+    /// until they idle out). Prefer [`RunningServer::stop_handle`].
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// A handle that stops the server as SIGTERM does: marks it draining
+    /// (HTTP/1.1 responses then close their connection), then stops it.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            handle: self.server.handle(),
+            draining: Arc::clone(&self.draining),
+        }
     }
 
     /// Serves until stopped (signal or handle), pruning idle rate-limit keys
@@ -329,10 +384,16 @@ impl RunningServer {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C). If a handler cannot be installed
-/// the other still works; if none can, it never resolves (the process is
-/// then stopped by SIGKILL, as before).
-async fn termination_signal() {
+/// Resolves on SIGTERM or SIGINT (Ctrl-C), after marking the server as
+/// draining. If a handler cannot be installed the other still works; if none
+/// can, it never resolves (the process is then stopped by SIGKILL, as
+/// before).
+async fn termination_signal(draining: Arc<AtomicBool>) {
+    wait_for_termination().await;
+    draining.store(true, Ordering::Release);
+}
+
+async fn wait_for_termination() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
