@@ -6,9 +6,12 @@
 //! `POST /api/v1/admin/clock` is mounted by the server itself.
 
 use actix_web::web;
+use chrono::Datelike;
+use serde_json::json;
 
 use super::error::ApiError;
 use super::not_built_yet;
+use crate::domain::params::ParameterError;
 use crate::storage::StoreError;
 
 mod deliveries;
@@ -58,14 +61,257 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/batches/{id}").route(web::get().to(batches::get)));
 }
 
-/// How a storage failure answers in the deliveries and rejections routes:
-/// 503 with `Retry-After` when the database does not answer, 404 for a
-/// missing record, 409 for a refused write, 500 otherwise.
+/// How a storage failure answers, for every route:
+///
+/// - the database does not answer (pool timed out or closed, connection
+///   refused, I/O error, SQLite busy/locked/`SQLITE_IOERR`/`SQLITE_CANTOPEN`,
+///   PostgreSQL connection exceptions): 503 `unavailable` with `Retry-After`;
+/// - the database is full (SQLite `SQLITE_FULL`, PostgreSQL `disk_full`):
+///   507 `insufficient_storage`;
+/// - a missing record: 404; a refused write: 409;
+/// - anything else: 500 `internal` (cause logged, never sent).
 pub(crate) fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::Unavailable(_) => ApiError::database_unavailable(error),
         StoreError::NotFound => ApiError::not_found("not found"),
         StoreError::Conflict(_) => ApiError::conflict("the request conflicts with stored data"),
-        StoreError::Other { .. } => ApiError::internal(error),
+        StoreError::Other { .. } => match database_condition(&error) {
+            Some(DatabaseCondition::Full) => ApiError::database_full(error),
+            Some(DatabaseCondition::Unreachable) => ApiError::database_unavailable(error),
+            None => ApiError::internal(error),
+        },
+    }
+}
+
+/// A database failure the client should hear about as such, not as a 500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DatabaseCondition {
+    /// No space left.
+    Full,
+    /// Cannot be reached or read right now.
+    Unreachable,
+}
+
+/// Looks for a `sqlx::Error` in the cause chain and classifies it.
+fn database_condition(error: &StoreError) -> Option<DatabaseCondition> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if let Some(sqlx_error) = current.downcast_ref::<sqlx::Error>() {
+            return classify_sqlx(sqlx_error);
+        }
+        if current.downcast_ref::<std::io::Error>().is_some() {
+            return Some(DatabaseCondition::Unreachable);
+        }
+        cause = current.source();
+    }
+    None
+}
+
+fn classify_sqlx(error: &sqlx::Error) -> Option<DatabaseCondition> {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => Some(DatabaseCondition::Unreachable),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let postgres = db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some();
+            classify_database_code(&code, postgres)
+        }
+        _ => None,
+    }
+}
+
+/// SQLite result codes (sqlx reports the extended code; its low byte is the
+/// primary one) and PostgreSQL SQLSTATEs.
+fn classify_database_code(code: &str, postgres: bool) -> Option<DatabaseCondition> {
+    const SQLITE_BUSY: i64 = 5;
+    const SQLITE_LOCKED: i64 = 6;
+    const SQLITE_IOERR: i64 = 10;
+    const SQLITE_FULL: i64 = 13;
+    const SQLITE_CANTOPEN: i64 = 14;
+    if !postgres {
+        let extended = code.parse::<i64>().unwrap_or_default();
+        return match extended & 0xff {
+            SQLITE_FULL => Some(DatabaseCondition::Full),
+            SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR | SQLITE_CANTOPEN => {
+                Some(DatabaseCondition::Unreachable)
+            }
+            _ => None,
+        };
+    }
+    match code {
+        // disk_full, insufficient_resources, out_of_memory
+        "53100" => Some(DatabaseCondition::Full),
+        // too_many_connections, admin_shutdown, crash_shutdown,
+        // cannot_connect_now, lock_not_available
+        "53300" | "57P01" | "57P02" | "57P03" | "55P03" => Some(DatabaseCondition::Unreachable),
+        _ if code.starts_with("08") => Some(DatabaseCondition::Unreachable),
+        _ => None,
+    }
+}
+
+/// How a charter gap answers: a value the rules need is not in force on the
+/// day asked (a plan, a line or a month in a year `charter/` does not cover
+/// yet) → 422 `invalid_request` naming the parameter, the day and the year,
+/// and how to fix it. Any other charter fault is caught when the charter is
+/// loaded, so reaching it here is a bug (500).
+pub(crate) fn charter_error(error: ParameterError) -> ApiError {
+    match &error {
+        ParameterError::NotInForce { key, day } => ApiError::unprocessable(
+            format!(
+                "the charter has no value of parameter '{key}' in force on {day} (year {}): \
+                 nothing was stored; the financer must add a period covering {} to the \
+                 charter/ folder and restart the gateway, then the request can be sent again",
+                day.year(),
+                day.year()
+            ),
+            Some(json!({
+                "parameter": key,
+                "day": day.to_string(),
+                "year": day.year(),
+            })),
+        ),
+        ParameterError::Missing(key) => ApiError::unprocessable(
+            format!(
+                "the charter does not define parameter '{key}', which this request needs: \
+                 nothing was stored; the financer must add it to the charter/ folder and \
+                 restart the gateway"
+            ),
+            Some(json!({ "parameter": key })),
+        ),
+        _ => ApiError::internal(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix_web::ResponseError;
+    use actix_web::http::StatusCode;
+    use chrono::NaiveDate;
+    use sqlx::Connection;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_sqlite_database_answers_507_not_500() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let mut db = sqlx::SqliteConnection::connect("sqlite::memory:").await?;
+        sqlx::query("CREATE TABLE t (b BLOB)")
+            .execute(&mut db)
+            .await?;
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut db)
+            .await?;
+        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 1))
+            .execute(&mut db)
+            .await?;
+        let mut failure = None;
+        for _ in 0..64 {
+            if let Err(error) = sqlx::query("INSERT INTO t VALUES (zeroblob(4096))")
+                .execute(&mut db)
+                .await
+            {
+                failure = Some(error);
+                break;
+            }
+        }
+        let Some(failure) = failure else {
+            panic!("the database never filled up")
+        };
+        let api = store_error(StoreError::from(failure));
+        assert_eq!(api.status_code(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(api.code(), "insufficient_storage");
+        assert!(api.public_message().contains("no space left"));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_database_that_refuses_connections_answers_503_with_retry_after()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // Port 1 on the loopback: nothing listens, the connection is refused.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy("postgres://postgres@127.0.0.1:1/none")?;
+        let Err(failure) = sqlx::query("SELECT 1").execute(&pool).await else {
+            panic!("a query on a closed port succeeded")
+        };
+        let api = store_error(StoreError::from(failure));
+        assert_eq!(api.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.code(), "unavailable");
+        let response = api.render(Some("req-1"));
+        assert!(response.headers().contains_key("retry-after"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_pool_timeout_answers_503() {
+        let api = store_error(StoreError::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(api.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.retry_after_seconds(), Some(5));
+    }
+
+    #[test]
+    fn an_io_error_under_a_storage_error_answers_503() {
+        let error = StoreError::Other {
+            what: "reading a page".to_owned(),
+            source: Some(Box::new(std::io::Error::other("disk unplugged"))),
+        };
+        assert_eq!(
+            store_error(error).status_code(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[test]
+    fn database_codes_are_classified_by_their_primary_code_or_sqlstate() {
+        use DatabaseCondition::{Full, Unreachable};
+        let cases = [
+            ("13", false, Some(Full)),
+            ("53100", true, Some(Full)),
+            ("10", false, Some(Unreachable)),
+            ("266", false, Some(Unreachable)), // SQLITE_IOERR_READ
+            ("517", false, Some(Unreachable)), // SQLITE_BUSY_SNAPSHOT
+            ("14", false, Some(Unreachable)),
+            ("08006", true, Some(Unreachable)),
+            ("57P01", true, Some(Unreachable)),
+            ("2067", false, None), // SQLITE_CONSTRAINT_UNIQUE: not a database condition
+            ("42P01", true, None),
+        ];
+        for (code, postgres, expected) in cases {
+            assert_eq!(
+                classify_database_code(code, postgres),
+                expected,
+                "code {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_storage_failures_stay_500_and_hide_their_cause() {
+        let api = store_error(StoreError::corrupt("plan row 12"));
+        assert_eq!(api.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(api.public_message(), "internal error");
+    }
+
+    #[test]
+    fn a_parameter_not_in_force_answers_422_naming_parameter_and_year() {
+        let day = NaiveDate::from_ymd_opt(2031, 3, 1).unwrap_or_default();
+        let api = charter_error(ParameterError::NotInForce {
+            key: "apa.rounding".to_owned(),
+            day,
+        });
+        assert_eq!(api.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        let message = api.public_message();
+        assert!(message.contains("apa.rounding"), "{message}");
+        assert!(message.contains("2031"), "{message}");
+        assert!(message.contains("charter/"), "{message}");
+        assert_eq!(api.details()["year"], 2031);
+        assert_eq!(api.details()["parameter"], "apa.rounding");
     }
 }
