@@ -54,6 +54,21 @@ pub const DELIVERY_MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
 /// The path prefix of the authenticated API.
 pub const API_PREFIX: &str = "/api/v1";
 
+/// `GET /healthz`.
+pub const HEALTHZ_PATH: &str = "/healthz";
+/// `GET /metrics`.
+pub const METRICS_PATH: &str = "/metrics";
+/// `POST /api/v1/admin/clock`, relative to [`API_PREFIX`].
+pub const CLOCK_PATH: &str = "/admin/clock";
+
+/// The routes the server registers itself, whatever routes it is given:
+/// `(method, full path)`.
+pub const SERVER_ROUTES: &[(&str, &str)] = &[
+    ("GET", HEALTHZ_PATH),
+    ("GET", METRICS_PATH),
+    ("POST", "/api/v1/admin/clock"),
+];
+
 /// Body limits, available to routes as `web::Data<BodyLimits>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyLimits {
@@ -264,7 +279,7 @@ impl Server {
             let payload_config = web::PayloadConfig::new(body_limits.default_bytes);
             let routes = Arc::clone(&routes);
             let api = web::scope(API_PREFIX)
-                .service(web::resource("/admin/clock").route(web::post().to(set_clock)))
+                .service(web::resource(CLOCK_PATH).route(web::post().to(set_clock)))
                 .configure(move |cfg| routes(cfg))
                 .default_service(web::to(unknown_route))
                 .wrap(factory_limiters.per_token())
@@ -276,8 +291,8 @@ impl Server {
                 .app_data(metrics.clone())
                 .app_data(health.clone())
                 .app_data(limits_data.clone())
-                .route("/healthz", web::get().to(healthz))
-                .route("/metrics", web::get().to(metrics_endpoint))
+                .route(HEALTHZ_PATH, web::get().to(healthz))
+                .route(METRICS_PATH, web::get().to(metrics_endpoint))
                 .service(api)
                 .default_service(web::to(unknown_route))
                 .wrap(factory_limiters.per_ip())
@@ -473,6 +488,11 @@ mod tests {
             config_of(&["--tls-cert", "cert.pem"]),
             Err(ServerError::Tls(TlsError::Incomplete))
         ));
+    }
+
+    #[test]
+    fn the_clock_route_listed_is_the_one_mounted() {
+        assert!(SERVER_ROUTES.contains(&("POST", &*format!("{API_PREFIX}{CLOCK_PATH}"))));
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! Registration uses `web::resource(..)` so that a wrong method answers 405.
 //! `POST /api/v1/admin/clock` is mounted by the server itself.
 
+use actix_web::http::Method;
 use actix_web::web;
 use chrono::Datelike;
 use serde_json::json;
 
 use super::error::ApiError;
 use super::not_built_yet;
+use super::server::{API_PREFIX, SERVER_ROUTES};
 use crate::domain::params::ParameterError;
 use crate::storage::StoreError;
 
@@ -27,38 +29,137 @@ mod orders;
 mod overruns;
 mod saads;
 
-/// Registers every route of the contract.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// One route of the contract: its method, its path relative to `/api/v1`,
+/// and the handler it is served by. [`ROUTES`] is the one list both
+/// [`configure`] registers and the OpenAPI test (`tests/api/openapi.rs`)
+/// compares with `schemas/openapi.yaml`.
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern relative to `/api/v1` (actix syntax, `{name}` segments).
+    pub path: &'static str,
+    /// Attaches the handler to a route already guarded by `method`.
+    handler: fn(actix_web::Route) -> actix_web::Route,
+}
+
+/// Every `/api/v1` route of the contract, in registration order. Paths
+/// served by one pattern with suffixes (`/invoices/{id}.xml`,
+/// `/batches/{id}.csv`…) are the same route here: the handler reads the
+/// suffix.
+pub static ROUTES: &[RouteSpec] = &[
     // Financer data in, SAAD orders out.
-    cfg.service(web::resource("/saads").route(web::post().to(saads::post_saad)))
-        .service(
-            web::resource("/orders")
-                .route(web::post().to(orders::post_orders))
-                .route(web::get().to(orders::get_orders)),
-        )
-        .service(web::resource("/events").route(web::post().to(events::post_events)))
-        .service(
-            web::resource("/overrun-authorisations")
-                .route(web::post().to(overruns::post_overrun_authorisation)),
-        );
+    RouteSpec {
+        method: Method::POST,
+        path: "/saads",
+        handler: |r| r.to(saads::post_saad),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/orders",
+        handler: |r| r.to(orders::post_orders),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/orders",
+        handler: |r| r.to(orders::get_orders),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/events",
+        handler: |r| r.to(events::post_events),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/overrun-authorisations",
+        handler: |r| r.to(overruns::post_overrun_authorisation),
+    },
     // Deliveries and rejection notices.
-    cfg.service(web::resource("/deliveries").route(web::post().to(deliveries::post_delivery)))
-        .service(web::resource("/rejections").route(web::get().to(rejections::get_rejections)));
+    RouteSpec {
+        method: Method::POST,
+        path: "/deliveries",
+        handler: |r| r.to(deliveries::post_delivery),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/rejections",
+        handler: |r| r.to(rejections::get_rejections),
+    },
     // Month close, invoices and batches.
-    cfg.service(web::resource("/months/{month}/close").route(web::post().to(months::close)))
-        .service(
-            web::resource("/invoices")
-                .route(web::get().to(invoices::list))
-                .route(web::post().to(not_built_yet)),
+    RouteSpec {
+        method: Method::POST,
+        path: "/months/{month}/close",
+        handler: |r| r.to(months::close),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/invoices",
+        handler: |r| r.to(invoices::list),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/invoices",
+        handler: |r| r.to(not_built_yet),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/invoices/{id}",
+        handler: |r| r.to(invoices::get),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/invoices/{id}/validate",
+        handler: |r| r.to(invoices::validate),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/batches",
+        handler: |r| r.to(batches::list),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/batches",
+        handler: |r| r.to(batches::create),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/batches/{id}",
+        handler: |r| r.to(batches::get),
+    },
+];
+
+/// Registers every route of [`ROUTES`]: one `web::resource` per path with
+/// all its methods, so that a wrong method answers 405.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut paths: Vec<&'static str> = Vec::new();
+    for spec in ROUTES {
+        if !paths.contains(&spec.path) {
+            paths.push(spec.path);
+        }
+    }
+    for path in paths {
+        let resource = ROUTES.iter().filter(|spec| spec.path == path).fold(
+            web::resource(path),
+            |resource, spec| {
+                resource.route((spec.handler)(web::route().method(spec.method.clone())))
+            },
+        );
+        cfg.service(resource);
+    }
+}
+
+/// Every `(method, full path)` the gateway serves: the server's own routes
+/// ([`crate::http::server::SERVER_ROUTES`]) and [`ROUTES`] under `/api/v1`.
+pub fn gateway_routes() -> Vec<(String, String)> {
+    let own = SERVER_ROUTES
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()));
+    let api = ROUTES.iter().map(|spec| {
+        (
+            spec.method.to_string(),
+            format!("{API_PREFIX}{}", spec.path),
         )
-        .service(web::resource("/invoices/{id}").route(web::get().to(invoices::get)))
-        .service(web::resource("/invoices/{id}/validate").route(web::post().to(invoices::validate)))
-        .service(
-            web::resource("/batches")
-                .route(web::get().to(batches::list))
-                .route(web::post().to(batches::create)),
-        )
-        .service(web::resource("/batches/{id}").route(web::get().to(batches::get)));
+    });
+    own.chain(api).collect()
 }
 
 /// How a storage failure answers, for every route:
