@@ -861,3 +861,41 @@ async fn the_in_memory_token_table_maps_hashes_to_principals() -> TestResult {
     assert_eq!(tokens.lookup("00").await?.map(|p| p.token_id), None);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_that_sends_its_request_head_too_slowly_is_cut_with_408() -> TestResult {
+    // Slow-loris: the head never ends. The h1 dispatcher answers 408 and
+    // closes once `client_request_timeout` has passed (TLS or not).
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        tls: None,
+        workers: Some(1),
+        handle_signals: false,
+        client_request_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let deps = ServerDeps {
+        tokens: Arc::new(InMemoryTokens::new()),
+        health: Arc::new(AlwaysHealthy),
+        clock: Clock::System,
+        metrics: Metrics::new()?,
+    };
+    let running = Server::build(config, |_cfg| {}, deps)?;
+    let address = running.local_addr();
+    let handle = running.stop_handle();
+    let server = tokio::spawn(running.run_until_stopped());
+    let answer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(address)?;
+        // Far longer than the timeout: the server must close first.
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    })
+    .await??;
+    assert!(answer.starts_with("HTTP/1.1 408"), "answer: {answer:?}");
+    handle.stop(true).await;
+    server.await??;
+    Ok(())
+}

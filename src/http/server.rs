@@ -156,6 +156,13 @@ impl ServerConfig {
                 default_bytes: settings.max_body,
                 delivery_bytes: DELIVERY_MAX_BODY_BYTES,
             },
+            client_request_timeout: Duration::from_secs(settings.request_timeout),
+            tls_handshake_timeout: Duration::from_secs(settings.request_timeout),
+            shutdown_timeout: Duration::from_secs(settings.shutdown_timeout),
+            // Idle connections close on their own before a drain cuts them.
+            keep_alive: defaults.keep_alive.min(
+                Duration::from_secs(settings.shutdown_timeout / 2).max(Duration::from_secs(1)),
+            ),
             ..defaults
         })
     }
@@ -480,6 +487,23 @@ mod tests {
         );
         assert_eq!(config.body_limits.default_bytes, 1000);
         assert_eq!(config.body_limits.delivery_bytes, DELIVERY_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn request_and_shutdown_timeouts_come_from_the_flags_and_keep_alive_stays_under_the_drain() {
+        let Ok(config) = config_of(&["--request-timeout", "5", "--shutdown-timeout", "8"]) else {
+            panic!("config refused")
+        };
+        assert_eq!(config.client_request_timeout, Duration::from_secs(5));
+        assert_eq!(config.tls_handshake_timeout, Duration::from_secs(5));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(8));
+        assert!(config.keep_alive < config.shutdown_timeout);
+        let Ok(defaults) = config_of(&[]) else {
+            panic!("config refused")
+        };
+        assert_eq!(defaults.client_request_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(30));
+        assert!(defaults.keep_alive < defaults.shutdown_timeout);
     }
 
     #[test]
