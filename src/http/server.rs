@@ -28,10 +28,13 @@
 //! was never acknowledged, and its transaction rolls back.
 
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServerHandle, Service};
 use actix_web::http::ConnectionType;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -219,23 +222,117 @@ pub struct RunningServer {
     https: bool,
     server: actix_web::dev::Server,
     limiters: RateLimiters,
-    draining: Arc<AtomicBool>,
+    drain: Arc<Drain>,
+    handle_signals: bool,
+    shutdown_timeout: Duration,
 }
 
-/// Stops a server, marking it as draining first so that HTTP/1.1 responses
-/// sent during the drain close their connection (`Connection: close`).
+/// The server's drain state: whether a stop has begun, and how many
+/// requests are in flight (from the moment their head is read until their
+/// response body has been sent or dropped).
+#[derive(Default)]
+struct Drain {
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Drain {
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(Arc::clone(self))
+    }
+
+    /// Resolves once no request is in flight.
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One request in flight; dropped with the response body.
+struct InFlightGuard(Arc<Drain>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it
+/// has been sent (or dropped).
+struct TrackedBody {
+    body: BoxBody,
+    _guard: InFlightGuard,
+}
+
+impl MessageBody for TrackedBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// Stops a server the way SIGTERM does.
+///
+/// actix-server's own graceful stop is not safe on its own: it tells the
+/// accept thread to stop *before* telling the workers, and a worker that
+/// sees the accept thread's channel close before its stop message exits at
+/// once, dropping every connection, in-flight requests included (a race,
+/// frequent on a loaded machine). So the gateway drains first, itself:
+/// mark draining (HTTP/1.1 responses then carry `Connection: close`), pause
+/// accepting, wait until no request is in flight (at most the shutdown
+/// timeout), and only then stop actix, which has nothing left to cut but
+/// idle connections.
 #[derive(Clone)]
 pub struct StopHandle {
     handle: ServerHandle,
-    draining: Arc<AtomicBool>,
+    drain: Arc<Drain>,
+    timeout: Duration,
 }
 
 impl StopHandle {
-    /// `stop(true)`: stop accepting, let in-flight requests finish (up to
-    /// the shutdown timeout), then resolve. `stop(false)`: cut at once.
+    /// Whether a stop has begun.
+    pub fn is_draining(&self) -> bool {
+        self.drain.draining.load(Ordering::Acquire)
+    }
+
+    /// `stop(true)`: drain as described above, then stop. `stop(false)`:
+    /// cut at once.
     pub async fn stop(&self, graceful: bool) {
-        self.draining.store(true, Ordering::Release);
-        self.handle.stop(graceful).await;
+        self.drain.draining.store(true, Ordering::Release);
+        if graceful {
+            self.handle.pause().await;
+            if tokio::time::timeout(self.timeout, self.drain.idle())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    in_flight = self.drain.in_flight.load(Ordering::Acquire),
+                    "shutdown timeout: cutting the requests still in flight"
+                );
+            }
+        }
+        // Nothing is in flight (or the timeout has passed): close the idle
+        // connections rather than wait for them.
+        self.handle.stop(false).await;
     }
 }
 
@@ -275,11 +372,11 @@ impl Server {
         let health = web::Data::new(Health(deps.health));
         let limits_data = web::Data::new(body_limits);
         let tokens = deps.tokens;
-        let draining = Arc::new(AtomicBool::new(false));
-        let factory_draining = Arc::clone(&draining);
+        let drain = Arc::new(Drain::default());
+        let factory_drain = Arc::clone(&drain);
 
         let factory = move || {
-            let draining = Arc::clone(&factory_draining);
+            let drain = Arc::clone(&factory_drain);
             let json_config = web::JsonConfig::default()
                 .limit(body_limits.default_bytes)
                 .error_handler(|error, _request| json_payload_error(error).into());
@@ -306,18 +403,24 @@ impl Server {
                 .wrap(RecordMetrics::new(metrics.get_ref().clone()))
                 .wrap(RequestContext)
                 .wrap_fn(move |request, service| {
-                    let draining = Arc::clone(&draining);
+                    let guard = drain.enter();
+                    let drain = Arc::clone(&drain);
                     let response = service.call(request);
                     async move {
                         let mut response = response.await?;
-                        if draining.load(Ordering::Acquire) {
+                        if drain.draining.load(Ordering::Acquire) {
                             // HTTP/1.1: close after this response (h2 ignores it).
                             response
                                 .response_mut()
                                 .head_mut()
                                 .set_connection_type(ConnectionType::Close);
                         }
-                        Ok(response)
+                        Ok(response.map_body(move |_, body| {
+                            BoxBody::new(TrackedBody {
+                                body,
+                                _guard: guard,
+                            })
+                        }))
                     }
                 })
                 .wrap(TracingLogger::<GatewayRootSpan>::new())
@@ -331,11 +434,8 @@ impl Server {
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
-        server = if config.handle_signals {
-            server.shutdown_signal(termination_signal(Arc::clone(&draining)))
-        } else {
-            server.disable_signals()
-        };
+        // Signals are handled by `run_until_stopped`, which drains first.
+        server = server.disable_signals();
         let start_error = |source| ServerError::Start {
             address: local_addr,
             source,
@@ -357,7 +457,9 @@ impl Server {
             https,
             server: server.run(),
             limiters,
-            draining,
+            drain,
+            handle_signals: config.handle_signals,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 }
@@ -379,9 +481,9 @@ impl RunningServer {
         format!("{scheme}://{}", self.local_addr)
     }
 
-    /// actix's handle: `stop(true)` drains in-flight requests, but without
-    /// marking the server as draining (keep-alive connections stay open
-    /// until they idle out). Prefer [`RunningServer::stop_handle`].
+    /// actix's handle. Its `stop(true)` is subject to actix-server's race
+    /// (see [`StopHandle`]) and may cut in-flight requests: use
+    /// [`RunningServer::stop_handle`] to stop a server that serves.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
@@ -391,7 +493,8 @@ impl RunningServer {
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
             handle: self.server.handle(),
-            draining: Arc::clone(&self.draining),
+            drain: Arc::clone(&self.drain),
+            timeout: self.shutdown_timeout,
         }
     }
 
@@ -399,22 +502,26 @@ impl RunningServer {
     /// meanwhile. Resolves once every worker has finished.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let pruning = self.limiters.spawn_pruning();
+        let signals = self.handle_signals.then(|| {
+            let stopper = self.stop_handle();
+            tokio::spawn(async move {
+                wait_for_termination().await;
+                stopper.stop(true).await;
+            })
+        });
         let outcome = self.server.await;
         pruning.abort();
+        if let Some(signals) = signals {
+            signals.abort();
+        }
         tracing::info!("gateway stopped");
         outcome
     }
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C), after marking the server as
-/// draining. If a handler cannot be installed the other still works; if none
-/// can, it never resolves (the process is then stopped by SIGKILL, as
-/// before).
-async fn termination_signal(draining: Arc<AtomicBool>) {
-    wait_for_termination().await;
-    draining.store(true, Ordering::Release);
-}
-
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). If a handler cannot be installed
+/// the other still works; if none can, it never resolves (the process is
+/// then stopped by SIGKILL, as before).
 async fn wait_for_termination() {
     #[cfg(unix)]
     {
