@@ -16,10 +16,11 @@
 //!           └ anything else 404 not_found
 //! ```
 //!
-//! Shutdown: SIGTERM and SIGINT both start a *graceful* shutdown (actix's
-//! own handler would drop connections on SIGINT): the listener closes,
-//! in-flight requests run to completion for up to
-//! [`ServerConfig::shutdown_timeout`], then the process exits 0. While
+//! Shutdown: SIGTERM and SIGINT both start a *graceful* shutdown, run by
+//! [`StopHandle`] rather than by actix (whose graceful stop can drop
+//! in-flight requests): accepting pauses, in-flight requests run to
+//! completion for up to [`ServerConfig::shutdown_timeout`], then the server
+//! stops and the process exits 0. While
 //! draining, every HTTP/1.1 response carries `Connection: close`, so a
 //! keep-alive client does not hold the drain with an idle connection (nor
 //! send its next request on a connection about to be cut). Nothing
