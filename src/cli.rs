@@ -72,6 +72,16 @@ pub struct GlobalSettings {
     /// The charter folder: parameters with effective dates.
     #[arg(long, global = true, env = "SAAD_GATEWAY_CHARTER_DIR", default_value_os_t = crate::charter::default_dir())]
     pub charter_dir: PathBuf,
+    /// Seconds a client may take to send a request head (slow clients get
+    /// 408 and the connection is closed); also bounds the TLS handshake.
+    #[arg(long, global = true, env = "SAAD_GATEWAY_REQUEST_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub request_timeout: u64,
+    /// Seconds in-flight requests may run after SIGTERM/SIGINT before the
+    /// remaining connections are cut.
+    #[arg(long, global = true, env = "SAAD_GATEWAY_SHUTDOWN_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout: u64,
 }
 
 /// Subcommands.

@@ -6,10 +6,9 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
@@ -19,7 +18,7 @@ use saad_gateway::http::error::{ApiError, parse_json};
 use saad_gateway::http::health::{AlwaysHealthy, HealthCheck, HealthError};
 use saad_gateway::http::metrics::Metrics;
 use saad_gateway::http::rate_limit::{Limit, RateLimitConfig};
-use saad_gateway::http::server::BodyLimits;
+use saad_gateway::http::server::{BodyLimits, StopHandle};
 use saad_gateway::http::tls::{SELF_SIGNED_CERT_FILE, TlsSource};
 use saad_gateway::http::{Server, ServerConfig, ServerDeps, not_built_yet};
 use serde_json::{Value, json};
@@ -54,8 +53,9 @@ impl Default for Options {
 struct TestApp {
     base: String,
     client: reqwest::Client,
-    handle: ServerHandle,
+    handle: StopHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    slow: SlowGate,
     financer: String,
     saad: String,
     cert_pem: Vec<u8>,
@@ -102,8 +102,14 @@ struct Line {
     minutes: u32,
 }
 
-/// How many `/test/slow` requests reached their handler.
-static SLOW_REQUESTS_STARTED: AtomicUsize = AtomicUsize::new(0);
+/// Holds `/test/slow` requests in their handler until the test releases
+/// them; one per server, so tests running in parallel do not see each
+/// other's requests.
+#[derive(Clone, Default)]
+struct SlowGate {
+    started: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
 
 /// Routes standing in for the real ones, relative to /api/v1.
 fn test_routes(cfg: &mut web::ServiceConfig) {
@@ -134,9 +140,9 @@ fn test_routes(cfg: &mut web::ServiceConfig) {
     )
     .route(
         "/test/slow",
-        web::get().to(|| async {
-            SLOW_REQUESTS_STARTED.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+        web::get().to(|gate: web::Data<SlowGate>| async move {
+            gate.started.notify_one();
+            gate.release.notified().await;
             HttpResponse::Ok().json(json!({"slow": "done"}))
         }),
     )
@@ -194,9 +200,15 @@ async fn spawn_app(options: Options) -> Result<TestApp, Box<dyn std::error::Erro
         clock: options.clock,
         metrics: Metrics::new()?,
     };
-    let running = Server::build(config, test_routes, deps)?;
+    let slow = SlowGate::default();
+    let gate = web::Data::new(slow.clone());
+    let routes = move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(gate.clone());
+        test_routes(cfg);
+    };
+    let running = Server::build(config, routes, deps)?;
     let base = running.base_url();
-    let handle = running.handle();
+    let handle = running.stop_handle();
     let server = tokio::spawn(running.run_until_stopped());
     let cert_pem = std::fs::read(data_dir.join(SELF_SIGNED_CERT_FILE))?;
     let client = reqwest::Client::builder()
@@ -209,6 +221,7 @@ async fn spawn_app(options: Options) -> Result<TestApp, Box<dyn std::error::Erro
         client,
         handle,
         server,
+        slow,
         financer,
         saad,
         cert_pem,
@@ -743,32 +756,66 @@ async fn the_self_signed_certificate_is_reused_across_starts_and_names_localhost
 
 #[tokio::test]
 async fn an_in_flight_request_completes_after_a_graceful_stop() -> TestResult {
+    in_flight_request_completes_after_a_graceful_stop(false).await
+}
+
+#[tokio::test]
+async fn an_in_flight_http1_request_completes_after_a_graceful_stop() -> TestResult {
+    in_flight_request_completes_after_a_graceful_stop(true).await
+}
+
+async fn in_flight_request_completes_after_a_graceful_stop(http1: bool) -> TestResult {
     let app = spawn_app(Options::default()).await?;
-    let client = app.client.clone();
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&app.cert_pem)?);
+    if http1 {
+        builder = builder.http1_only();
+    }
+    let client = builder.build()?;
     let url = app.url("/api/v1/test/slow");
     let token = app.financer.clone();
-    let started_before = SLOW_REQUESTS_STARTED.load(Ordering::SeqCst);
-    let slow = tokio::spawn(async move { client.get(url).bearer_auth(token).send().await });
-    // Stop only once the request is in its handler (bounded wait).
-    for _ in 0..1000 {
-        if SLOW_REQUESTS_STARTED.load(Ordering::SeqCst) > started_before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(SLOW_REQUESTS_STARTED.load(Ordering::SeqCst) > started_before);
+    let request = client.get(url).bearer_auth(token);
+    let slow = tokio::spawn(async move { request.send().await });
+    // The request is in its handler, held there until released.
+    tokio::time::timeout(Duration::from_secs(20), app.slow.started.notified()).await?;
 
     let handle = app.handle.clone();
     let stopping = tokio::spawn(async move { handle.stop(true).await });
+    // Wait (bounded) until the stop has begun.
+    for _ in 0..2000 {
+        if app.handle.is_draining() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(app.handle.is_draining(), "the stop has begun");
+    assert!(
+        !stopping.is_finished(),
+        "a graceful stop waits for the request in flight"
+    );
 
-    let response = slow.await??;
+    app.slow.release.notify_one();
+    let response = tokio::time::timeout(Duration::from_secs(20), slow).await???;
     assert_eq!(response.status(), StatusCode::OK);
+    if http1 {
+        // While draining, an HTTP/1.1 connection is closed after its response.
+        assert_eq!(
+            response
+                .headers()
+                .get("connection")
+                .and_then(|v| v.to_str().ok()),
+            Some("close")
+        );
+    }
     let body: Value = response.json().await?;
     assert_eq!(body["slow"], "done");
-    // Idle keep-alive connections would hold the drain until its timeout.
+    if !http1 {
+        // An HTTP/2 connection stays open until the client lets it go.
+        drop(client);
+    }
     drop(app.client);
 
-    stopping.await?;
+    tokio::time::timeout(Duration::from_secs(20), stopping).await??;
     tokio::time::timeout(Duration::from_secs(10), app.server).await???;
     // The listener is closed: a new request cannot get through.
     let fresh = reqwest::Client::builder()
@@ -819,5 +866,43 @@ async fn the_in_memory_token_table_maps_hashes_to_principals() -> TestResult {
     let found = tokens.lookup(&hash_token(&token)).await?;
     assert_eq!(found.map(|p| p.token_id), Some("t9".to_owned()));
     assert_eq!(tokens.lookup("00").await?.map(|p| p.token_id), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_request_head_too_slowly_is_cut_with_408() -> TestResult {
+    // Slow-loris: the head never ends. The h1 dispatcher answers 408 and
+    // closes once `client_request_timeout` has passed (TLS or not).
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        tls: None,
+        workers: Some(1),
+        handle_signals: false,
+        client_request_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let deps = ServerDeps {
+        tokens: Arc::new(InMemoryTokens::new()),
+        health: Arc::new(AlwaysHealthy),
+        clock: Clock::System,
+        metrics: Metrics::new()?,
+    };
+    let running = Server::build(config, |_cfg| {}, deps)?;
+    let address = running.local_addr();
+    let handle = running.stop_handle();
+    let server = tokio::spawn(running.run_until_stopped());
+    let answer = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(address)?;
+        // Far longer than the timeout: the server must close first.
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    })
+    .await??;
+    assert!(answer.starts_with("HTTP/1.1 408"), "answer: {answer:?}");
+    handle.stop(true).await;
+    server.await??;
     Ok(())
 }

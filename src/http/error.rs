@@ -115,6 +115,15 @@ pub enum ApiError {
         #[source]
         source: Option<Box<dyn StdError + Send + Sync>>,
     },
+    /// 507 `insufficient_storage`: the database has no space left (SQLite
+    /// `SQLITE_FULL`, PostgreSQL `disk_full`). Nothing of the request was
+    /// stored; an operator must free space. The cause is logged, not sent.
+    #[error("insufficient storage")]
+    InsufficientStorage {
+        /// The cause, for the log only.
+        #[source]
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    },
     /// 500 `internal`: a bug or an unexpected failure. The cause is logged,
     /// never sent.
     #[error("internal error")]
@@ -189,6 +198,13 @@ impl ApiError {
         }
     }
 
+    /// `insufficient_storage` for a full database, keeping the cause for the log.
+    pub fn database_full(source: impl StdError + Send + Sync + 'static) -> Self {
+        Self::InsufficientStorage {
+            source: Some(Box::new(source)),
+        }
+    }
+
     /// `internal`, keeping the cause for the log.
     pub fn internal(source: impl StdError + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(source))
@@ -232,6 +248,7 @@ impl ApiError {
                 retry_after_seconds: 5,
                 source: None,
             },
+            StatusCode::INSUFFICIENT_STORAGE => Self::InsufficientStorage { source: None },
             s if s.is_client_error() => Self::InvalidRequest {
                 status: s,
                 message: s
@@ -260,6 +277,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::NotImplemented(_) => "not_implemented",
             Self::Unavailable { .. } => "unavailable",
+            Self::InsufficientStorage { .. } => "insufficient_storage",
             Self::Internal(_) => "internal",
         }
     }
@@ -297,6 +315,9 @@ impl ApiError {
         match self {
             Self::Internal(_) => "internal error".to_owned(),
             Self::Unavailable { what, .. } => format!("{what} unavailable, retry later"),
+            Self::InsufficientStorage { .. } => "the database has no space left: nothing of this \
+                 request was stored; retry once an operator has freed disk space"
+                .to_owned(),
             other => other.to_string(),
         }
     }
@@ -385,6 +406,7 @@ impl ApiError {
                 retry_after_seconds: *retry_after_seconds,
                 source: cause(),
             },
+            Self::InsufficientStorage { .. } => Self::InsufficientStorage { source: cause() },
             Self::Internal(_) => Self::Internal(self.cause_chain().into()),
         }
     }
@@ -417,6 +439,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -521,7 +544,7 @@ mod tests {
     #[test]
     fn every_status_maps_to_a_lower_snake_code() {
         for status in [
-            400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 501, 503,
+            400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 501, 503, 507,
         ] {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
             let error = ApiError::from_status(status);

@@ -16,19 +16,28 @@
 //!           └ anything else 404 not_found
 //! ```
 //!
-//! Shutdown: SIGTERM and SIGINT both start a *graceful* shutdown (actix's
-//! own handler would drop connections on SIGINT): the listener closes,
-//! in-flight requests run to completion for up to
-//! [`ServerConfig::shutdown_timeout`], then the process exits 0. Nothing
+//! Shutdown: SIGTERM and SIGINT both start a *graceful* shutdown, run by
+//! [`StopHandle`] rather than by actix (whose graceful stop can drop
+//! in-flight requests): accepting pauses, in-flight requests run to
+//! completion for up to [`ServerConfig::shutdown_timeout`], then the server
+//! stops and the process exits 0. While
+//! draining, every HTTP/1.1 response carries `Connection: close`, so a
+//! keep-alive client does not hold the drain with an idle connection (nor
+//! send its next request on a connection about to be cut). Nothing
 //! acknowledged is lost because routes send their response only after their
 //! database transaction has committed: a request cut short by the timeout
 //! was never acknowledged, and its transaction rolls back.
 
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{ServerHandle, Service};
+use actix_web::http::ConnectionType;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
@@ -48,6 +57,21 @@ pub const DELIVERY_MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
 
 /// The path prefix of the authenticated API.
 pub const API_PREFIX: &str = "/api/v1";
+
+/// `GET /healthz`.
+pub const HEALTHZ_PATH: &str = "/healthz";
+/// `GET /metrics`.
+pub const METRICS_PATH: &str = "/metrics";
+/// `POST /api/v1/admin/clock`, relative to [`API_PREFIX`].
+pub const CLOCK_PATH: &str = "/admin/clock";
+
+/// The routes the server registers itself, whatever routes it is given:
+/// `(method, full path)`.
+pub const SERVER_ROUTES: &[(&str, &str)] = &[
+    ("GET", HEALTHZ_PATH),
+    ("GET", METRICS_PATH),
+    ("POST", "/api/v1/admin/clock"),
+];
 
 /// Body limits, available to routes as `web::Data<BodyLimits>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +126,9 @@ impl Default for ServerConfig {
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
             client_request_timeout: Duration::from_secs(10),
-            keep_alive: Duration::from_secs(75),
+            // Shorter than the drain, so idle connections close on their
+            // own before a graceful stop has to cut them.
+            keep_alive: Duration::from_secs(15),
             tls_handshake_timeout: Duration::from_secs(10),
             handle_signals: true,
         }
@@ -134,6 +160,13 @@ impl ServerConfig {
                 default_bytes: settings.max_body,
                 delivery_bytes: DELIVERY_MAX_BODY_BYTES,
             },
+            client_request_timeout: Duration::from_secs(settings.request_timeout),
+            tls_handshake_timeout: Duration::from_secs(settings.request_timeout),
+            shutdown_timeout: Duration::from_secs(settings.shutdown_timeout),
+            // Idle connections close on their own before a drain cuts them.
+            keep_alive: defaults.keep_alive.min(
+                Duration::from_secs(settings.shutdown_timeout / 2).max(Duration::from_secs(1)),
+            ),
             ..defaults
         })
     }
@@ -190,6 +223,118 @@ pub struct RunningServer {
     https: bool,
     server: actix_web::dev::Server,
     limiters: RateLimiters,
+    drain: Arc<Drain>,
+    handle_signals: bool,
+    shutdown_timeout: Duration,
+}
+
+/// The server's drain state: whether a stop has begun, and how many
+/// requests are in flight (from the moment their head is read until their
+/// response body has been sent or dropped).
+#[derive(Default)]
+struct Drain {
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Drain {
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(Arc::clone(self))
+    }
+
+    /// Resolves once no request is in flight.
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One request in flight; dropped with the response body.
+struct InFlightGuard(Arc<Drain>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it
+/// has been sent (or dropped).
+struct TrackedBody {
+    body: BoxBody,
+    _guard: InFlightGuard,
+}
+
+impl MessageBody for TrackedBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// Stops a server the way SIGTERM does.
+///
+/// actix-server's own graceful stop is not safe on its own: it tells the
+/// accept thread to stop *before* telling the workers, and a worker that
+/// sees the accept thread's channel close before its stop message exits at
+/// once, dropping every connection, in-flight requests included (a race,
+/// frequent on a loaded machine). So the gateway drains first, itself:
+/// mark draining (HTTP/1.1 responses then carry `Connection: close`), pause
+/// accepting, wait until no request is in flight (at most the shutdown
+/// timeout), and only then stop actix, which has nothing left to cut but
+/// idle connections.
+#[derive(Clone)]
+pub struct StopHandle {
+    handle: ServerHandle,
+    drain: Arc<Drain>,
+    timeout: Duration,
+}
+
+impl StopHandle {
+    /// Whether a stop has begun.
+    pub fn is_draining(&self) -> bool {
+        self.drain.draining.load(Ordering::Acquire)
+    }
+
+    /// `stop(true)`: drain as described above, then stop. `stop(false)`:
+    /// cut at once.
+    pub async fn stop(&self, graceful: bool) {
+        self.drain.draining.store(true, Ordering::Release);
+        if graceful {
+            self.handle.pause().await;
+            if tokio::time::timeout(self.timeout, self.drain.idle())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    in_flight = self.drain.in_flight.load(Ordering::Acquire),
+                    "shutdown timeout: cutting the requests still in flight"
+                );
+            }
+        }
+        // Nothing is in flight (or the timeout has passed): close the idle
+        // connections rather than wait for them.
+        self.handle.stop(false).await;
+    }
 }
 
 /// A route configuration closure, as `App::configure` takes.
@@ -228,15 +373,18 @@ impl Server {
         let health = web::Data::new(Health(deps.health));
         let limits_data = web::Data::new(body_limits);
         let tokens = deps.tokens;
+        let drain = Arc::new(Drain::default());
+        let factory_drain = Arc::clone(&drain);
 
         let factory = move || {
+            let drain = Arc::clone(&factory_drain);
             let json_config = web::JsonConfig::default()
                 .limit(body_limits.default_bytes)
                 .error_handler(|error, _request| json_payload_error(error).into());
             let payload_config = web::PayloadConfig::new(body_limits.default_bytes);
             let routes = Arc::clone(&routes);
             let api = web::scope(API_PREFIX)
-                .service(web::resource("/admin/clock").route(web::post().to(set_clock)))
+                .service(web::resource(CLOCK_PATH).route(web::post().to(set_clock)))
                 .configure(move |cfg| routes(cfg))
                 .default_service(web::to(unknown_route))
                 .wrap(factory_limiters.per_token())
@@ -248,13 +396,34 @@ impl Server {
                 .app_data(metrics.clone())
                 .app_data(health.clone())
                 .app_data(limits_data.clone())
-                .route("/healthz", web::get().to(healthz))
-                .route("/metrics", web::get().to(metrics_endpoint))
+                .route(HEALTHZ_PATH, web::get().to(healthz))
+                .route(METRICS_PATH, web::get().to(metrics_endpoint))
                 .service(api)
                 .default_service(web::to(unknown_route))
                 .wrap(factory_limiters.per_ip())
                 .wrap(RecordMetrics::new(metrics.get_ref().clone()))
                 .wrap(RequestContext)
+                .wrap_fn(move |request, service| {
+                    let guard = drain.enter();
+                    let drain = Arc::clone(&drain);
+                    let response = service.call(request);
+                    async move {
+                        let mut response = response.await?;
+                        if drain.draining.load(Ordering::Acquire) {
+                            // HTTP/1.1: close after this response (h2 ignores it).
+                            response
+                                .response_mut()
+                                .head_mut()
+                                .set_connection_type(ConnectionType::Close);
+                        }
+                        Ok(response.map_body(move |_, body| {
+                            BoxBody::new(TrackedBody {
+                                body,
+                                _guard: guard,
+                            })
+                        }))
+                    }
+                })
                 .wrap(TracingLogger::<GatewayRootSpan>::new())
         };
 
@@ -266,11 +435,8 @@ impl Server {
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
-        server = if config.handle_signals {
-            server.shutdown_signal(termination_signal())
-        } else {
-            server.disable_signals()
-        };
+        // Signals are handled by `run_until_stopped`, which drains first.
+        server = server.disable_signals();
         let start_error = |source| ServerError::Start {
             address: local_addr,
             source,
@@ -292,6 +458,9 @@ impl Server {
             https,
             server: server.run(),
             limiters,
+            drain,
+            handle_signals: config.handle_signals,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 }
@@ -313,17 +482,39 @@ impl RunningServer {
         format!("{scheme}://{}", self.local_addr)
     }
 
-    /// A handle to stop the server: `stop(true)` drains in-flight requests.
+    /// actix's handle. Its `stop(true)` is subject to actix-server's race
+    /// (see [`StopHandle`]) and may cut in-flight requests: use
+    /// [`RunningServer::stop_handle`] to stop a server that serves.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// A handle that stops the server as SIGTERM does: marks it draining
+    /// (HTTP/1.1 responses then close their connection), then stops it.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            handle: self.server.handle(),
+            drain: Arc::clone(&self.drain),
+            timeout: self.shutdown_timeout,
+        }
     }
 
     /// Serves until stopped (signal or handle), pruning idle rate-limit keys
     /// meanwhile. Resolves once every worker has finished.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let pruning = self.limiters.spawn_pruning();
+        let signals = self.handle_signals.then(|| {
+            let stopper = self.stop_handle();
+            tokio::spawn(async move {
+                wait_for_termination().await;
+                stopper.stop(true).await;
+            })
+        });
         let outcome = self.server.await;
         pruning.abort();
+        if let Some(signals) = signals {
+            signals.abort();
+        }
         tracing::info!("gateway stopped");
         outcome
     }
@@ -332,7 +523,7 @@ impl RunningServer {
 /// Resolves on SIGTERM or SIGINT (Ctrl-C). If a handler cannot be installed
 /// the other still works; if none can, it never resolves (the process is
 /// then stopped by SIGKILL, as before).
-async fn termination_signal() {
+async fn wait_for_termination() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -407,11 +598,33 @@ mod tests {
     }
 
     #[test]
+    fn request_and_shutdown_timeouts_come_from_the_flags_and_keep_alive_stays_under_the_drain() {
+        let Ok(config) = config_of(&["--request-timeout", "5", "--shutdown-timeout", "8"]) else {
+            panic!("config refused")
+        };
+        assert_eq!(config.client_request_timeout, Duration::from_secs(5));
+        assert_eq!(config.tls_handshake_timeout, Duration::from_secs(5));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(8));
+        assert!(config.keep_alive < config.shutdown_timeout);
+        let Ok(defaults) = config_of(&[]) else {
+            panic!("config refused")
+        };
+        assert_eq!(defaults.client_request_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(30));
+        assert!(defaults.keep_alive < defaults.shutdown_timeout);
+    }
+
+    #[test]
     fn a_certificate_without_its_key_is_refused() {
         assert!(matches!(
             config_of(&["--tls-cert", "cert.pem"]),
             Err(ServerError::Tls(TlsError::Incomplete))
         ));
+    }
+
+    #[test]
+    fn the_clock_route_listed_is_the_one_mounted() {
+        assert!(SERVER_ROUTES.contains(&("POST", &*format!("{API_PREFIX}{CLOCK_PATH}"))));
     }
 
     #[test]

@@ -88,6 +88,52 @@ pub enum PlanImportError {
     Store(#[from] StoreError),
 }
 
+/// Judges one plan version against what is stored, without storing it.
+async fn judge(
+    store: &Store,
+    params: &Parameters,
+    plan: &PlanVersion,
+) -> Result<PlanDecision, PlanImportError> {
+    let existing = store.plan_versions(&plan.plan_ref).await?;
+    let household = match (&plan.household_ref, plan.aid_type) {
+        (Some(household_ref), AidType::Am) => store.household_am_plans(household_ref).await?,
+        _ => Vec::new(),
+    };
+    let saad = store.get_saad(plan.saad_siret.as_str()).await?;
+    Ok(check_plan_version(
+        plan,
+        &existing,
+        &household,
+        saad.as_ref(),
+        params,
+    )?)
+}
+
+/// Judges a plan without storing anything, to find before the first write
+/// whether the charter lacks a value the request needs (a plan in a year
+/// `charter/` does not cover): the route then refuses the whole request
+/// (422) instead of storing the plans before it. The real import judges
+/// again, in order, against what the earlier plans of the request stored.
+pub async fn preflight_plan(
+    store: &Store,
+    params: &Parameters,
+    plan: &PlanVersion,
+) -> Result<(), PlanImportError> {
+    judge(store, params, plan).await.map(drop)
+}
+
+/// [`preflight_plan`] for a plan read from an ESPPADOM ORDER.
+pub async fn preflight_order_plan(
+    store: &Store,
+    params: &Parameters,
+    order: &OrderPlan,
+) -> Result<(), PlanImportError> {
+    match complete_order_plan(store, params, order).await? {
+        Ok(plan) => preflight_plan(store, params, &plan).await,
+        Err(_refused) => Ok(()),
+    }
+}
+
 /// Checks and stores one plan version.
 pub async fn import_plan(
     store: &Store,
@@ -95,13 +141,7 @@ pub async fn import_plan(
     plan: &PlanVersion,
     now: DateTime<Utc>,
 ) -> Result<PlanOutcome, PlanImportError> {
-    let existing = store.plan_versions(&plan.plan_ref).await?;
-    let household = match (&plan.household_ref, plan.aid_type) {
-        (Some(household_ref), AidType::Am) => store.household_am_plans(household_ref).await?,
-        _ => Vec::new(),
-    };
-    let saad = store.get_saad(plan.saad_siret.as_str()).await?;
-    let decision = check_plan_version(plan, &existing, &household, saad.as_ref(), params)?;
+    let decision = judge(store, params, plan).await?;
     let accepted = PlanOutcome {
         plan_ref: plan.plan_ref.clone(),
         version: plan.version,
@@ -143,25 +183,38 @@ pub async fn import_order_plan(
     order: &OrderPlan,
     now: DateTime<Utc>,
 ) -> Result<PlanOutcome, PlanImportError> {
+    match complete_order_plan(store, params, order).await? {
+        Ok(plan) => import_plan(store, params, &plan, now).await,
+        Err(refused) => Ok(refused),
+    }
+}
+
+/// The plan version an ORDER line stands for, completed from the latest
+/// stored version, or the refusal when it cannot be.
+async fn complete_order_plan(
+    store: &Store,
+    params: &Parameters,
+    order: &OrderPlan,
+) -> Result<Result<PlanVersion, PlanOutcome>, PlanImportError> {
     let existing = store.plan_versions(&order.plan_ref).await?;
     let latest = existing.iter().max_by_key(|v| v.version);
     let next_version = latest.map_or(1, |v| v.version.saturating_add(1));
     let fields = match order_fields(order, latest.map_or(1, |v| v.version)) {
         Ok(fields) => fields,
         Err(detail) => {
-            return Ok(PlanOutcome::refused(
+            return Ok(Err(PlanOutcome::refused(
                 &order.plan_ref,
                 next_version,
                 RejectionCode::InvalidMessage,
                 &detail,
                 params,
-            ));
+            )));
         }
     };
     let mut plan = match complete_from_previous(fields, latest) {
         Ok(plan) => plan,
         Err(incomplete) => {
-            return Ok(PlanOutcome::refused(
+            return Ok(Err(PlanOutcome::refused(
                 &order.plan_ref,
                 next_version,
                 incomplete.code(),
@@ -170,13 +223,13 @@ pub async fn import_order_plan(
                     incomplete.missing
                 ),
                 params,
-            ));
+            )));
         }
     };
     if latest != Some(&plan) {
         plan.version = next_version;
     }
-    import_plan(store, params, &plan, now).await
+    Ok(Ok(plan))
 }
 
 /// The ORDER line's fields, or what is missing or unreadable.

@@ -8,6 +8,7 @@ mod deliveries;
 mod events;
 mod helpers;
 mod invoices;
+mod openapi;
 mod orders;
 mod overruns;
 mod rejections;

@@ -288,3 +288,33 @@ async fn get_orders_gives_this_saads_plans_in_force_as_order_xml_or_json() {
     assert_eq!(read[0].plan_ref, "PA-APA-0001");
     assert_eq!(read[0].monthly_minutes, Some(2400));
 }
+
+#[tokio::test]
+async fn a_plan_in_a_year_the_charter_does_not_cover_is_422_naming_the_year_and_nothing_is_stored()
+{
+    let app = spawn_app("2024-02-01T08:00:00+01:00").await;
+    register_saad(&app, SAAD_A).await;
+    let mut uncovered = apa_plan("P-2015", SAAD_A, "BEN-2");
+    uncovered["valid_from"] = json!("2015-01-01");
+    uncovered["valid_to"] = json!("2015-12-31");
+    let response = app
+        .post_json(
+            "/orders",
+            &app.financer,
+            &json!({ "plans": [apa_plan("P-2024", SAAD_A, "BEN-1"), uncovered] }),
+        )
+        .await;
+    let error = error_of(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("2015"), "{message}");
+    assert!(message.contains("charter/"), "{message}");
+    assert_eq!(error["details"]["year"], 2015);
+    assert!(error["details"]["parameter"].is_string());
+    // All or nothing: the covered plan sent before it is not stored either.
+    assert!(app.store.plan_versions("P-2024").await.unwrap().is_empty());
+}

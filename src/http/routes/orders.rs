@@ -21,14 +21,15 @@ use serde_json::json;
 
 use super::audit::{AuditRecord, audit, error_detail, outcome_of};
 use super::media::{accepts, require_content_type};
-use super::store_error;
+use super::{charter_error, store_error};
 use crate::domain::model::PlanVersion;
 use crate::http::auth::{Principal, require_financer, require_saad};
 use crate::http::clock::Clock;
 use crate::http::error::{ApiError, SyntaxLocation, parse_json};
 use crate::http::gateway::AppState;
 use crate::service::plans::{
-    PlanImportError, PlanOutcome, PlanStatus, import_order_plan, import_plan,
+    PlanImportError, PlanOutcome, PlanStatus, import_order_plan, import_plan, preflight_order_plan,
+    preflight_plan,
 };
 use crate::xml::{OrderParties, XmlError, read_order, write_order};
 
@@ -91,14 +92,25 @@ async fn import(
     require_financer(principal)?;
     let media = require_content_type(request, ORDER_MEDIA)?;
     let mut outcomes = Vec::new();
+    // Charter gaps are found before the first write: a 4xx stores nothing.
     if media == "application/json" {
         let body: PlansBody = parse_json(body)?;
+        for plan in &body.plans {
+            preflight_plan(&state.store, &state.params, plan)
+                .await
+                .map_err(import_error)?;
+        }
         for plan in &body.plans {
             let outcome = import_plan(&state.store, &state.params, plan, clock.now()).await;
             outcomes.push(outcome.map_err(import_error)?);
         }
     } else {
         let plans = read_order(body).map_err(xml_error)?;
+        for plan in &plans {
+            preflight_order_plan(&state.store, &state.params, plan)
+                .await
+                .map_err(import_error)?;
+        }
         for plan in &plans {
             let outcome = import_order_plan(&state.store, &state.params, plan, clock.now()).await;
             outcomes.push(outcome.map_err(import_error)?);
@@ -120,7 +132,7 @@ pub fn xml_error(error: XmlError) -> ApiError {
 fn import_error(error: PlanImportError) -> ApiError {
     match error {
         PlanImportError::Store(error) => store_error(error),
-        PlanImportError::Parameters(error) => ApiError::internal(error),
+        PlanImportError::Parameters(error) => charter_error(error),
     }
 }
 

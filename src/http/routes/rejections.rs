@@ -69,7 +69,7 @@ pub async fn get_rejections(
         .await
         .map_err(|error| match error {
             RejectionsError::Store(store) => super::store_error(store),
-            RejectionsError::Parameters(_) => ApiError::internal(error),
+            RejectionsError::Parameters(parameter) => super::charter_error(parameter),
         })?;
     if wants_csv(&request) {
         let body = to_csv(&notice)?;
