@@ -220,8 +220,11 @@ impl ApiError {
     pub fn from_json_error(error: &serde_json::Error, path: Option<String>) -> Self {
         Self::InvalidJson(SyntaxLocation {
             message: json_error_message(error),
-            line: u64::try_from(error.line()).unwrap_or(u64::MAX),
-            column: u64::try_from(error.column()).unwrap_or(u64::MAX),
+            // serde_json counts both from 1, except at the very start of a
+            // line (an empty body, or one cut after a newline) where it says
+            // column 0: the contract's positions are 1-based.
+            line: u64::try_from(error.line()).unwrap_or(u64::MAX).max(1),
+            column: u64::try_from(error.column()).unwrap_or(u64::MAX).max(1),
             path,
         })
     }

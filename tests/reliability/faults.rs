@@ -652,7 +652,6 @@ async fn sqlite_disk_full_refuses_the_delivery_keeps_the_file_sound_loses_nothin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: SQLite disk full (SQLITE_FULL, code 13) answers 500 internal; expected 507 (or 503 with Retry-After). src/storage/error.rs:52-90 maps code 13 to StoreError::Other, src/http/routes/mod.rs:64 maps Other to 500"]
 async fn sqlite_disk_full_answers_507_or_503_with_a_clear_message() {
     disk_full(true).await;
 }
@@ -731,7 +730,13 @@ async fn disk_full(check_status: bool) {
         .post_json("/deliveries", &token, &delivery(n, 30))
         .await
         .expect("retry");
-    assert_eq!(response.status(), StatusCode::OK);
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if status != StatusCode::OK {
+        let logs = gateway.log_text();
+        let errors: Vec<&str> = logs.lines().filter(|l| l.contains("ERROR")).collect();
+        panic!("after space returned: {status} {body}\n{errors:#?}");
+    }
     gateway.kill();
     let store = sqlite_store(&db).await;
     let saad_gateway::storage::Store::Sqlite(s) = &store else {
