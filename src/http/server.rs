@@ -209,6 +209,18 @@ impl Server {
         routes: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
         deps: ServerDeps,
     ) -> Result<RunningServer, ServerError> {
+        Self::build_with_pages(config, routes, |_| {}, deps)
+    }
+
+    /// [`Server::build`] plus `pages`, registered at the root of the
+    /// application (outside `/api/v1`, not authenticated by bearer token):
+    /// the dashboards of `crate::web`.
+    pub fn build_with_pages(
+        config: ServerConfig,
+        routes: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+        pages: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+        deps: ServerDeps,
+    ) -> Result<RunningServer, ServerError> {
         let listener = TcpListener::bind(&config.listen).map_err(|source| ServerError::Bind {
             address: config.listen.clone(),
             source,
@@ -220,6 +232,7 @@ impl Server {
         let tls_config = config.tls.as_ref().map(tls::server_config).transpose()?;
 
         let routes: Routes = Arc::new(routes);
+        let pages: Routes = Arc::new(pages);
         let limiters = RateLimiters::new(&config.rate_limits);
         let factory_limiters = limiters.clone();
         let body_limits = config.body_limits;
@@ -235,6 +248,7 @@ impl Server {
                 .error_handler(|error, _request| json_payload_error(error).into());
             let payload_config = web::PayloadConfig::new(body_limits.default_bytes);
             let routes = Arc::clone(&routes);
+            let pages = Arc::clone(&pages);
             let api = web::scope(API_PREFIX)
                 .service(web::resource("/admin/clock").route(web::post().to(set_clock)))
                 .configure(move |cfg| routes(cfg))
@@ -251,6 +265,7 @@ impl Server {
                 .route("/healthz", web::get().to(healthz))
                 .route("/metrics", web::get().to(metrics_endpoint))
                 .service(api)
+                .configure(move |cfg| pages(cfg))
                 .default_service(web::to(unknown_route))
                 .wrap(factory_limiters.per_ip())
                 .wrap(RecordMetrics::new(metrics.get_ref().clone()))

@@ -12,7 +12,7 @@ use super::not_built_yet;
 use crate::storage::StoreError;
 
 mod deliveries;
-mod rejections;
+pub(crate) mod rejections;
 
 pub mod audit;
 mod batches;
