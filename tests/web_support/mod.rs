@@ -20,6 +20,7 @@ use saad_gateway::http::server::ServerConfig;
 use saad_gateway::http::tls::{SELF_SIGNED_CERT_FILE, TlsSource};
 use saad_gateway::storage::Store;
 
+#[allow(unused_imports)]
 pub use saad_gateway::demo::{SAAD_A, SAAD_C};
 pub use support::TestDb;
 
