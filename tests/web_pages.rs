@@ -319,3 +319,27 @@ async fn long_tables_are_paginated_fifty_rows_a_page() {
     assert_eq!(one.matches("<th scope=\"row\">").count(), 1);
     assert!(one.contains("PX-APA-00042"));
 }
+
+#[tokio::test]
+async fn revoking_the_token_ends_its_open_sessions() {
+    let app = DemoApp::start().await;
+    let client = app.browser();
+    let token = app.saad_token(SAAD_A);
+    log_in(&app, &client, &token).await;
+    let record = app
+        .store
+        .find_token_by_hash(&saad_gateway::http::auth::hash_token(&token))
+        .await
+        .unwrap()
+        .expect("token record");
+    app.store
+        .revoke_token(&record.id, web_support::paris(2024, 1, 31, 12))
+        .await
+        .unwrap();
+    let page = client
+        .get(app.url(&format!("/saad/{SAAD_A}/factures")))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.url().path().ends_with("/connexion"), "{}", page.url());
+}
