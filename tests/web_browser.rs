@@ -253,6 +253,23 @@ async fn in_chromium_a_saad_reads_its_notice_and_finance_closes_validates_pays_a
         .await
         .expect("invoices");
     assert!(validate_all(&browser).await >= 1, "SAAD A has pro-formas");
+    // Its plan consumption and correction rate once January is closed.
+    browser
+        .goto(&app.url(&format!("/saad/{SAAD_A}/plans?mois=2024-01")))
+        .await
+        .expect("plans");
+    let page = source(&browser).await;
+    assert!(
+        page.contains("PA-APA-0002") && page.contains("<svg"),
+        "{page}"
+    );
+    screenshot(&browser, "saad-consommation.png").await;
+    browser
+        .goto(&app.url(&format!("/saad/{SAAD_A}/corrections?annee=2024")))
+        .await
+        .expect("corrections");
+    assert!(source(&browser).await.contains("clôturé (facturé)"));
+    screenshot(&browser, "saad-corrections.png").await;
     log_out(&browser).await;
 
     // Finance validates them, issues a batch and downloads its CSV.
