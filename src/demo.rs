@@ -33,9 +33,12 @@ pub const DEMO_DATABASE: &str = "saad-gateway-demo.db";
 /// Where the demo writes the payment files, in the data directory.
 pub const DEMO_OUTPUT_DIR: &str = "saad-gateway-demo-output";
 
-const SAAD_A: &str = "73282932000074";
-const SAAD_B: &str = "00000000000018";
-const SAAD_C: &str = "41289657100012";
+/// The demo's first SAAD (most plans and the rejected cases).
+pub const SAAD_A: &str = "73282932000074";
+/// The demo's second SAAD (the ESPPADOM sample).
+pub const SAAD_B: &str = "00000000000018";
+/// The demo's third SAAD.
+pub const SAAD_C: &str = "41289657100012";
 const SAMPLE_DELIVERY: &str = include_str!("../tests/fixtures/esppadom/delivery-apa-example.xml");
 
 /// Options of the demo run.
@@ -90,21 +93,7 @@ pub async fn run(
         .add_root_certificate(reqwest::Certificate::from_pem(&cert)?)
         .https_only(true)
         .build()?;
-    let financer = create_token(&store, TokenRole::Financer, None).await?;
-    let mut demo = Demo {
-        client,
-        base: base.clone(),
-        clock,
-        financer,
-        saad_tokens: Vec::new(),
-        accepted: 0,
-        rejected: 0,
-        rejected_codes: std::collections::BTreeMap::new(),
-    };
-    for siret in [SAAD_A, SAAD_B, SAAD_C] {
-        let token = create_token(&store, TokenRole::Saad, Some(siret)).await?;
-        demo.saad_tokens.push((siret, token));
-    }
+    let mut demo = Demo::new(&store, client, &base, clock).await?;
 
     println!(
         "saad-gateway demo — the gateway runs at {base} (self-signed certificate: {})",
@@ -116,19 +105,21 @@ pub async fn run(
         crate::domain::time::to_paris_rfc3339(start)
     );
     println!();
-    demo.register_saads().await?;
-    demo.import_plans().await?;
-    demo.report_event().await?;
-    demo.deliver_january().await?;
+    demo.load_january().await?;
     demo.close_and_pay(&settings.data_dir).await?;
 
     println!();
     // The demo's own client holds a keep-alive connection that would make
     // a graceful stop wait for its timeout.
+    let logins = (demo.financer.clone(), demo.token_of(SAAD_A)?.to_owned());
     drop(demo);
     if options.keep_serving {
         println!(
-            "The gateway keeps serving at {base} (API under /api/v1, /healthz, /metrics); the dashboard is not built yet. Ctrl-C to stop."
+            "The gateway keeps serving at {base} (API under /api/v1, /healthz, /metrics). Ctrl-C to stop."
+        );
+        println!(
+            "Dashboards: {base}/ — log in with the demo financer's token {} or SAAD {SAAD_A}'s token {} (tokens of this throw-away demo database).",
+            logins.0, logins.1
         );
         let _stopped = serving.await;
     } else {
@@ -137,6 +128,35 @@ pub async fn run(
     }
     store.close().await;
     Ok(())
+}
+
+/// API tokens of the demo's financer and SAADs (plaintext: the demo's own
+/// throw-away database).
+#[derive(Debug, Clone)]
+pub struct DemoTokens {
+    /// The financer's token.
+    pub financer: String,
+    /// Each SAAD's SIRET and token.
+    pub saads: Vec<(&'static str, String)>,
+}
+
+/// Steps 1 to 4 of the demo against the gateway at `base` (its clock must
+/// be `clock`): SAADs registered, plans imported, an event, January 2024's
+/// deliveries with their rejected cases — through the real HTTPS API, with
+/// tokens created in `store`. January is left open (the dashboards' browser
+/// test closes it). Returns the tokens.
+pub async fn load_january(
+    store: &Store,
+    client: reqwest::Client,
+    base: &str,
+    clock: Clock,
+) -> anyhow::Result<DemoTokens> {
+    let mut demo = Demo::new(store, client, base, clock).await?;
+    demo.load_january().await?;
+    Ok(DemoTokens {
+        financer: demo.financer.clone(),
+        saads: demo.saad_tokens.clone(),
+    })
 }
 
 fn remove_database(database: &Path) -> anyhow::Result<()> {
@@ -169,6 +189,37 @@ enum Answer {
 }
 
 impl Demo {
+    async fn new(
+        store: &Store,
+        client: reqwest::Client,
+        base: &str,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        let financer = create_token(store, TokenRole::Financer, None).await?;
+        let mut demo = Demo {
+            client,
+            base: base.to_owned(),
+            clock,
+            financer,
+            saad_tokens: Vec::new(),
+            accepted: 0,
+            rejected: 0,
+            rejected_codes: std::collections::BTreeMap::new(),
+        };
+        for siret in [SAAD_A, SAAD_B, SAAD_C] {
+            let token = create_token(store, TokenRole::Saad, Some(siret)).await?;
+            demo.saad_tokens.push((siret, token));
+        }
+        Ok(demo)
+    }
+
+    async fn load_january(&mut self) -> anyhow::Result<()> {
+        self.register_saads().await?;
+        self.import_plans().await?;
+        self.report_event().await?;
+        self.deliver_january().await
+    }
+
     fn token_of(&self, siret: &str) -> anyhow::Result<&str> {
         self.saad_tokens
             .iter()

@@ -24,4 +24,5 @@ pub mod http;
 pub mod service;
 pub mod storage;
 pub mod telemetry;
+pub mod web;
 pub mod xml;

@@ -83,12 +83,14 @@ pub fn start(
         clock,
         metrics: Metrics::new()?,
     };
-    Server::build(
+    let pages = crate::web::Pages::new(state.clone(), config.tls.is_some());
+    Server::build_with_pages(
         config,
         move |cfg| {
             cfg.app_data(state.clone());
             super::routes::configure(cfg);
         },
+        move |cfg| pages.configure(cfg),
         deps,
     )
 }

@@ -145,9 +145,9 @@ fn shape<B: MessageBody + 'static>(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if is_json {
-        // A route that built its own JSON error body (`/healthz`).
+        // A route that built its own JSON or HTML error body (`/healthz`, the dashboards).
         return response.map_into_boxed_body();
     }
     let api_error = match ApiError::from_status(status) {

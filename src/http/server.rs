@@ -354,6 +354,18 @@ impl Server {
         routes: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
         deps: ServerDeps,
     ) -> Result<RunningServer, ServerError> {
+        Self::build_with_pages(config, routes, |_| {}, deps)
+    }
+
+    /// [`Server::build`] plus `pages`, registered at the root of the
+    /// application (outside `/api/v1`, not authenticated by bearer token):
+    /// the dashboards of `crate::web`.
+    pub fn build_with_pages(
+        config: ServerConfig,
+        routes: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+        pages: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+        deps: ServerDeps,
+    ) -> Result<RunningServer, ServerError> {
         let listener = TcpListener::bind(&config.listen).map_err(|source| ServerError::Bind {
             address: config.listen.clone(),
             source,
@@ -365,6 +377,7 @@ impl Server {
         let tls_config = config.tls.as_ref().map(tls::server_config).transpose()?;
 
         let routes: Routes = Arc::new(routes);
+        let pages: Routes = Arc::new(pages);
         let limiters = RateLimiters::new(&config.rate_limits);
         let factory_limiters = limiters.clone();
         let body_limits = config.body_limits;
@@ -383,6 +396,7 @@ impl Server {
                 .error_handler(|error, _request| json_payload_error(error).into());
             let payload_config = web::PayloadConfig::new(body_limits.default_bytes);
             let routes = Arc::clone(&routes);
+            let pages = Arc::clone(&pages);
             let api = web::scope(API_PREFIX)
                 .service(web::resource(CLOCK_PATH).route(web::post().to(set_clock)))
                 .configure(move |cfg| routes(cfg))
@@ -399,6 +413,7 @@ impl Server {
                 .route(HEALTHZ_PATH, web::get().to(healthz))
                 .route(METRICS_PATH, web::get().to(metrics_endpoint))
                 .service(api)
+                .configure(move |cfg| pages(cfg))
                 .default_service(web::to(unknown_route))
                 .wrap(factory_limiters.per_ip())
                 .wrap(RecordMetrics::new(metrics.get_ref().clone()))

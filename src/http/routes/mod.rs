@@ -17,7 +17,7 @@ use crate::domain::params::ParameterError;
 use crate::storage::StoreError;
 
 mod deliveries;
-mod rejections;
+pub(crate) mod rejections;
 
 pub mod audit;
 mod batches;

@@ -109,7 +109,7 @@ const CSV_HEADER: [&str; 9] = [
 ];
 
 /// The notice as CSV (`;`, header row; empty cells for `null`).
-fn to_csv(notice: &RejectionNotice) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn to_csv(notice: &RejectionNotice) -> Result<Vec<u8>, ApiError> {
     let mut writer = csv::WriterBuilder::new()
         .delimiter(b';')
         .from_writer(Vec::new());
