@@ -8,7 +8,6 @@
 use actix_web::web;
 
 use super::error::ApiError;
-use super::not_built_yet;
 use crate::storage::StoreError;
 
 mod deliveries;
@@ -46,7 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/invoices")
                 .route(web::get().to(invoices::list))
-                .route(web::post().to(not_built_yet)),
+                .route(web::post().to(invoices::post_saad_invoice)),
         )
         .service(web::resource("/invoices/{id}").route(web::get().to(invoices::get)))
         .service(web::resource("/invoices/{id}/validate").route(web::post().to(invoices::validate)))
