@@ -10,9 +10,7 @@ use chrono_tz::Europe::Paris;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::storage::{
-    BatchPaymentRecord, InvoiceRecord, PaymentBatchRecord, Store, StoreError,
-};
+use crate::storage::{BatchPaymentRecord, InvoiceRecord, PaymentBatchRecord, Store, StoreError};
 
 use super::invoices::money_string;
 

@@ -149,14 +149,11 @@ pub async fn close_month(
         Ok(_) => {}
         // A concurrent close stored the same deterministic ids first (the
         // primary key refused ours): ours was rolled back as a whole.
-        Err(StoreError::Conflict(_)) if store.get_month(month).await?.status == MonthStatus::Closed => {}
+        Err(StoreError::Conflict(_))
+            if store.get_month(month).await?.status == MonthStatus::Closed => {}
         Err(error) => return Err(error.into()),
     }
-    let run = store
-        .get_month(month)
-        .await?
-        .close_run_id
-        .unwrap_or(run_id);
+    let run = store.get_month(month).await?.close_run_id.unwrap_or(run_id);
     Ok(CloseOutcome {
         month,
         invoices: invoices_of_run(store, &run).await?,
@@ -191,7 +188,9 @@ async fn earlier_open_month_with_data(
             m = m.next();
         }
         if let Some(start) = store.first_accepted_between(run_start, m).await? {
-            return Ok(Some(YearMonth::of(start.with_timezone(&Paris).date_naive())));
+            return Ok(Some(YearMonth::of(
+                start.with_timezone(&Paris).date_naive(),
+            )));
         }
     }
     Ok(None)
@@ -320,10 +319,13 @@ impl YearData {
     }
 
     /// Reconciles `month` now (carry-over from January of its year).
-    fn compute(&self, params: &Parameters, month: YearMonth) -> Result<Vec<OwnedGroup>, CloseError> {
+    fn compute(
+        &self,
+        params: &Parameters,
+        month: YearMonth,
+    ) -> Result<Vec<OwnedGroup>, CloseError> {
         // Interventions of the year up to `month`, per (plan, SAAD).
-        let mut interventions: BTreeMap<(&str, &str), Vec<BillableIntervention>> =
-            BTreeMap::new();
+        let mut interventions: BTreeMap<(&str, &str), Vec<BillableIntervention>> = BTreeMap::new();
         let mut version_ids: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for (m, rows) in self.by_month.range(..=month) {
             for row in rows {

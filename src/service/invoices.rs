@@ -332,7 +332,9 @@ pub async fn submit_saad_invoice(
     use crate::storage::SaadInvoiceLineRecord;
 
     let month = message.month.ok_or_else(|| {
-        InvoiceError::Unprocessable("the invoice names no billed month (delivery period start)".into())
+        InvoiceError::Unprocessable(
+            "the invoice names no billed month (delivery period start)".into(),
+        )
     })?;
     let kind = match message.kind {
         Some(crate::xml::invoice::InvoiceKind::Regularisation) => InvoiceKind::Regularisation,

@@ -820,7 +820,10 @@ impl Store {
     }
 
     /// The invoices a close run stored: pro-formas, then regularisations.
-    pub async fn invoices_of_close_run(&self, close_run_id: &str) -> StoreResult<Vec<InvoiceRecord>> {
+    pub async fn invoices_of_close_run(
+        &self,
+        close_run_id: &str,
+    ) -> StoreResult<Vec<InvoiceRecord>> {
         dispatch!(self.invoices_of_close_run(close_run_id))
     }
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use crate::http::auth::{Principal, require_saad};
 use crate::http::clock::Clock;
 use crate::http::error::{ApiError, SyntaxLocation};
-use crate::http::server::BodyLimits;
 use crate::http::gateway::AppState;
+use crate::http::server::BodyLimits;
 use crate::service::invoices::{
     InvoiceError, InvoiceSummary, InvoiceXmlError, get_invoice, invoice_json, invoice_xml,
     submit_saad_invoice, validate as validate_invoice,
