@@ -14,9 +14,9 @@
 
 use crate::storage::SaadInvoiceLineRecord;
 
-/// Most bound values in one statement (PostgreSQL allows 65 535; SQLite's
-/// bundled build more).
-const MAX_BINDS_PER_STATEMENT: usize = 60_000;
+/// Most bound values in one statement: PostgreSQL allows 65 535, the
+/// SQLite bundled with sqlx 32 766 (`SQLITE_MAX_VARIABLE_NUMBER`).
+const MAX_BINDS_PER_STATEMENT: usize = 32_000;
 
 fn invoice_line_from_row(row: &DbRow) -> StoreResult<InvoiceLineRecord> {
     Ok(InvoiceLineRecord {
