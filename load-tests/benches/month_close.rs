@@ -199,7 +199,13 @@ fn main() {
                 .ok();
         }
         let seeded_in = seeding.elapsed();
-        let (first, lines) = runtime.block_on(close_once(&db.store, &params));
+        // The close logs its phases (load, compute, store) at info level.
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("saad_gateway::service::close=info")
+            .finish();
+        let (first, lines) = tracing::subscriber::with_default(subscriber, || {
+            runtime.block_on(close_once(&db.store, &params))
+        });
         let again = Instant::now();
         runtime.block_on(close_once(&db.store, &params));
         println!(

@@ -109,7 +109,9 @@ pub async fn close_month(
         )));
     }
 
+    let started = std::time::Instant::now();
     let data = YearData::load(store, month).await?;
+    let loaded = started.elapsed();
     let mut invoices: Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)> = Vec::new();
 
     // Pro-formas of the month.
@@ -140,10 +142,20 @@ pub async fn close_month(
         m = m.next();
     }
 
-    match store
+    let computed = started.elapsed();
+    let stored = store
         .close_month_with_invoices(month, now, &run_id, &invoices)
-        .await
-    {
+        .await;
+    tracing::info!(
+        %month,
+        interventions = data.by_month.get(&month).map_or(0, Vec::len),
+        invoices = invoices.len(),
+        load_ms = loaded.as_millis(),
+        compute_ms = (computed - loaded).as_millis(),
+        store_ms = (started.elapsed() - computed).as_millis(),
+        "month close computed and stored"
+    );
+    match stored {
         // Stored, or a concurrent close committed first: either way the
         // answer is what storage holds for the month's close run.
         Ok(_) => {}
