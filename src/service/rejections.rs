@@ -8,9 +8,10 @@
 //! them all). `minutes` are the rounded minutes of the counted period (R1
 //! rounding in force on its day), `null` when no period could be
 //! determined; `amount` is `null`: an intervention refused at ingestion is
-//! never valued. Overrun, capped-amount and invoice-mismatch lines come from
-//! the month close and the SAAD invoice, which are not built yet: they are
-//! not listed (never faked).
+//! never valued. The lines of the SAAD's own invoices that were cut back
+//! (`INVOICE_MISMATCH`) or paid below the computation
+//! (`INVOICE_BELOW_COMPUTED`) follow, `amount` = asked − paid. Overrun and
+//! capped-amount lines of the month close are not listed yet (never faked).
 
 use chrono::NaiveDate;
 use serde::Serialize;
