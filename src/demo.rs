@@ -80,9 +80,14 @@ pub async fn run(
         }),
         ..ServerConfig::from_settings(settings)?
     };
-    let server =
-        crate::http::gateway::start(config, store.clone(), Arc::new(params), clock.clone())
-            .context("starting the gateway (is the --listen address free?)")?;
+    let server = crate::http::gateway::start_with_charter_dir(
+        config,
+        store.clone(),
+        Arc::new(params),
+        clock.clone(),
+        settings.charter_dir.clone(),
+    )
+    .context("starting the gateway (is the --listen address free?)")?;
     let base = server.base_url();
     let handle = server.handle();
     let serving = tokio::spawn(server.run_until_stopped());

@@ -126,11 +126,12 @@ async fn serve(settings: &GlobalSettings, params: Parameters) -> anyhow::Result<
     let store = open_store(settings).await?;
     store.migrate().await.context("applying migrations")?;
     let config = ServerConfig::from_settings(settings)?;
-    let server = saad_gateway::http::gateway::start(
+    let server = saad_gateway::http::gateway::start_with_charter_dir(
         config,
         store.clone(),
         std::sync::Arc::new(params),
         Clock::from_mode(settings.clock),
+        settings.charter_dir.clone(),
     )?;
     eprintln!("saad-gateway listening on {}", server.base_url());
     tracing::info!(address = %server.base_url(), "listening");

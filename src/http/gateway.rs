@@ -5,6 +5,7 @@
 //! charter: storage answers the token look-ups and the health check, and
 //! the routes of [`super::routes`] get an [`AppState`].
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::domain::params::Parameters;
@@ -23,6 +24,9 @@ pub struct AppState {
     pub store: Store,
     /// The charter.
     pub params: Arc<Parameters>,
+    /// The charter folder the server was started with (`--charter-dir`):
+    /// the batch exports read its `financer.toml`.
+    pub charter_dir: PathBuf,
 }
 
 /// Token look-up against the `tokens` table (only hashes are stored).
@@ -65,17 +69,32 @@ impl HealthCheck for StoreHealth {
     }
 }
 
-/// Builds the gateway: binds the listener and returns the server, ready to
-/// run. Must be called inside a Tokio runtime.
+/// Builds the gateway with the source tree's charter folder
+/// (`charter::default_dir()`) for `financer.toml`; see [`start_with_charter_dir`].
 pub fn start(
     config: ServerConfig,
     store: Store,
     params: Arc<Parameters>,
     clock: Clock,
 ) -> Result<RunningServer, ServerError> {
+    start_with_charter_dir(config, store, params, clock, crate::charter::default_dir())
+}
+
+/// Builds the gateway: binds the listener and returns the server, ready to
+/// run. `charter_dir` is the folder `params` were loaded from (`serve
+/// --charter-dir`); the batch exports read its `financer.toml`. Must be
+/// called inside a Tokio runtime.
+pub fn start_with_charter_dir(
+    config: ServerConfig,
+    store: Store,
+    params: Arc<Parameters>,
+    clock: Clock,
+    charter_dir: PathBuf,
+) -> Result<RunningServer, ServerError> {
     let state = actix_web::web::Data::new(AppState {
         store: store.clone(),
         params,
+        charter_dir,
     });
     let deps = ServerDeps {
         tokens: Arc::new(StoreTokens(store.clone())),

@@ -10,16 +10,9 @@ use chrono_tz::Europe::Paris;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::domain::types::YearMonth;
-use crate::storage::{
-    BatchPaymentRecord, InvoiceRecord, InvoiceStatus, PaymentBatchRecord, Store, StoreError,
-};
+use crate::storage::{BatchPaymentRecord, InvoiceRecord, PaymentBatchRecord, Store, StoreError};
 
 use super::invoices::money_string;
-
-/// How many months back a batch looks for final unpaid invoices (storage
-/// offers no query by status across months).
-pub const BATCH_LOOKBACK_MONTHS: u32 = 36;
 
 /// Why a batch could not be issued.
 #[derive(Debug, thiserror::Error)]
@@ -89,32 +82,9 @@ impl From<&PaymentBatchRecord> for PaymentBatch {
     }
 }
 
-/// Every final invoice not in a batch, from `BATCH_LOOKBACK_MONTHS` before
-/// `now`'s month to `now`'s month.
-pub async fn final_unpaid(
-    store: &Store,
-    now: DateTime<Utc>,
-) -> Result<Vec<InvoiceRecord>, StoreError> {
-    let last = YearMonth::of(now.with_timezone(&Paris).date_naive());
-    let mut month = last;
-    for _ in 0..BATCH_LOOKBACK_MONTHS {
-        month = month.previous();
-    }
-    let mut out = Vec::new();
-    loop {
-        out.extend(
-            store
-                .list_invoices(month, None)
-                .await?
-                .into_iter()
-                .filter(|i| i.status == InvoiceStatus::Final && i.batch_id.is_none()),
-        );
-        if month >= last {
-            break;
-        }
-        month = month.next();
-    }
-    Ok(out)
+/// Every final invoice not in a batch, whatever its month (one query).
+pub async fn final_unpaid(store: &Store) -> Result<Vec<InvoiceRecord>, StoreError> {
+    store.final_unpaid_invoices().await
 }
 
 /// Issues a batch of every final, unpaid invoice (409 when there is none to pay).
@@ -123,7 +93,7 @@ pub async fn create_batch(
     now: DateTime<Utc>,
 ) -> Result<PaymentBatchRecord, BatchError> {
     let mut per_saad: BTreeMap<String, Vec<InvoiceRecord>> = BTreeMap::new();
-    for invoice in final_unpaid(store, now).await? {
+    for invoice in final_unpaid(store).await? {
         per_saad
             .entry(invoice.saad_siret.clone())
             .or_default()

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
 use futures_util::TryStreamExt;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -30,7 +31,7 @@ use crate::storage::{
 use super::invoices::InvoiceSummary;
 
 /// How far back (in months) the close looks for an earlier month that has
-/// data and is still open (storage offers no list of months with data).
+/// data and is still open.
 pub const OPEN_MONTH_LOOKBACK: u32 = 24;
 
 /// Why a month could not be closed.
@@ -72,6 +73,12 @@ pub fn month_end_instant(month: YearMonth) -> Option<DateTime<Utc>> {
 
 /// Closes `month` at `now` (gateway clock). Closing a closed month returns
 /// the invoices of its close run.
+///
+/// Everything is computed first (reads only), then stored in ONE
+/// transaction that claims the month with a compare-and-set: a concurrent
+/// close (another request or another gateway process on the same
+/// PostgreSQL) finds the month closed and writes nothing; both answer the
+/// invoices stored by the close that won, re-read from storage.
 pub async fn close_month(
     store: &Store,
     params: &Parameters,
@@ -84,7 +91,7 @@ pub async fn close_month(
         let run = record.close_run_id.unwrap_or(run_id);
         return Ok(CloseOutcome {
             month,
-            invoices: invoices_of_run(store, month, &run).await?,
+            invoices: invoices_of_run(store, &run).await?,
         });
     }
     let over = month_end_instant(month)
@@ -95,23 +102,20 @@ pub async fn close_month(
             over.with_timezone(&Paris).to_rfc3339()
         )));
     }
-    let mut earlier = month;
-    for _ in 0..OPEN_MONTH_LOOKBACK {
-        earlier = earlier.previous();
-        if store.get_month(earlier).await?.status == MonthStatus::Open
-            && has_data(store, earlier).await?
-        {
-            return Err(CloseError::Conflict(format!(
-                "month {earlier} has data and is still open: close it first"
-            )));
-        }
+    let closed: BTreeSet<YearMonth> = store.closed_months().await?.into_iter().collect();
+    if let Some(open) = earlier_open_month_with_data(store, &closed, month).await? {
+        return Err(CloseError::Conflict(format!(
+            "month {open} has data and is still open: close it first"
+        )));
     }
 
+    let started = std::time::Instant::now();
     let data = YearData::load(store, month).await?;
+    let loaded = started.elapsed();
     let mut invoices: Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)> = Vec::new();
 
     // Pro-formas of the month.
-    for group in data.compute(store, params, month).await? {
+    for group in data.compute(params, month)? {
         let lines: Vec<InvoiceLineRecord> = group
             .lines
             .iter()
@@ -132,23 +136,39 @@ pub async fn close_month(
     // Regularisations of the earlier closed months of the year.
     let mut m = january_of(month);
     while m < month {
-        if store.get_month(m).await?.status == MonthStatus::Closed {
+        if closed.contains(&m) {
             invoices.extend(regularisations(store, params, &data, m, &run_id, now).await?);
         }
         m = m.next();
     }
 
-    for (header, lines) in &invoices {
-        match store.insert_invoice(header, lines).await {
-            // Deterministic ids: a retry after a failed close keeps what was stored.
-            Ok(()) | Err(StoreError::Conflict(_)) => {}
-            Err(error) => return Err(error.into()),
-        }
+    let computed = started.elapsed();
+    let stored = store
+        .close_month_with_invoices(month, now, &run_id, &invoices)
+        .await;
+    tracing::info!(
+        %month,
+        interventions = data.by_month.get(&month).map_or(0, Vec::len),
+        invoices = invoices.len(),
+        load_ms = loaded.as_millis(),
+        compute_ms = (computed - loaded).as_millis(),
+        store_ms = (started.elapsed() - computed).as_millis(),
+        "month close computed and stored"
+    );
+    match stored {
+        // Stored, or a concurrent close committed first: either way the
+        // answer is what storage holds for the month's close run.
+        Ok(_) => {}
+        // A concurrent close stored the same deterministic ids first (the
+        // primary key refused ours): ours was rolled back as a whole.
+        Err(StoreError::Conflict(_))
+            if store.get_month(month).await?.status == MonthStatus::Closed => {}
+        Err(error) => return Err(error.into()),
     }
-    store.close_month(month, now, &run_id).await?;
+    let run = store.get_month(month).await?.close_run_id.unwrap_or(run_id);
     Ok(CloseOutcome {
         month,
-        invoices: invoices_of_run(store, month, &run_id).await?,
+        invoices: invoices_of_run(store, &run).await?,
     })
 }
 
@@ -157,44 +177,57 @@ fn january_of(month: YearMonth) -> YearMonth {
     YearMonth::new(month.first_day().year(), 1).unwrap_or(month)
 }
 
-/// Whether a month has any currently accepted intervention.
-async fn has_data(store: &Store, month: YearMonth) -> Result<bool, StoreError> {
-    let mut stream = store.accepted_in_month(month);
-    Ok(stream.try_next().await?.is_some())
+/// The earliest month of the `OPEN_MONTH_LOOKBACK` months before `month`
+/// that is open and has a currently accepted intervention: one query per
+/// run of consecutive open months (usually one).
+async fn earlier_open_month_with_data(
+    store: &Store,
+    closed: &BTreeSet<YearMonth>,
+    month: YearMonth,
+) -> Result<Option<YearMonth>, StoreError> {
+    let mut first = month;
+    for _ in 0..OPEN_MONTH_LOOKBACK {
+        first = first.previous();
+    }
+    let mut m = first;
+    while m < month {
+        if closed.contains(&m) {
+            m = m.next();
+            continue;
+        }
+        let run_start = m;
+        while m < month && !closed.contains(&m) {
+            m = m.next();
+        }
+        if let Some(start) = store.first_accepted_between(run_start, m).await? {
+            return Ok(Some(YearMonth::of(
+                start.with_timezone(&Paris).date_naive(),
+            )));
+        }
+    }
+    Ok(None)
 }
 
-/// The invoices a close run produced: the month's pro-formas, then the
-/// regularisations of earlier months of the year carrying the same run id.
-async fn invoices_of_run(
-    store: &Store,
-    month: YearMonth,
-    run_id: &str,
-) -> Result<Vec<InvoiceSummary>, StoreError> {
-    let mut out: Vec<InvoiceSummary> = store
-        .list_invoices(month, None)
+/// The invoices a close run stored: pro-formas, then regularisations.
+async fn invoices_of_run(store: &Store, run_id: &str) -> Result<Vec<InvoiceSummary>, StoreError> {
+    Ok(store
+        .invoices_of_close_run(run_id)
         .await?
         .iter()
-        .filter(|i| i.kind == InvoiceKind::Proforma)
         .map(InvoiceSummary::from)
-        .collect();
-    let mut m = january_of(month);
-    while m < month {
-        out.extend(
-            store
-                .list_invoices(m, None)
-                .await?
-                .iter()
-                .filter(|i| i.kind == InvoiceKind::Regularisation && i.close_run_id == run_id)
-                .map(InvoiceSummary::from),
-        );
-        m = m.next();
-    }
-    Ok(out)
+        .collect())
 }
 
-/// Accepted interventions of January..=`month` of `month`'s year, per month.
+/// What the close reads, loaded in bulk (a few queries whatever the number
+/// of plans): the accepted interventions of January..=`month` per month
+/// (streamed), every version of the plans they name, the overrun
+/// authorisations of those months, the beneficiaries' events and the SAADs.
 struct YearData {
     by_month: BTreeMap<YearMonth, Vec<MonthIntervention>>,
+    versions: BTreeMap<String, Vec<PlanVersion>>,
+    authorisations: BTreeMap<String, Vec<OverrunAuthorisation>>,
+    events: BTreeMap<String, Vec<Event>>,
+    saads: BTreeMap<String, Saad>,
 }
 
 /// An owned plan line as the close stores it.
@@ -234,8 +267,9 @@ struct OwnedGroup {
 
 impl YearData {
     async fn load(store: &Store, month: YearMonth) -> Result<Self, StoreError> {
+        let january = january_of(month);
         let mut by_month = BTreeMap::new();
-        let mut m = january_of(month);
+        let mut m = january;
         loop {
             let rows: Vec<MonthIntervention> = store.accepted_in_month(m).try_collect().await?;
             by_month.insert(m, rows);
@@ -244,38 +278,74 @@ impl YearData {
             }
             m = m.next();
         }
-        Ok(Self { by_month })
+        let plan_refs: Vec<String> = by_month
+            .values()
+            .flatten()
+            .map(|r| r.plan_ref.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut versions: BTreeMap<String, Vec<PlanVersion>> = BTreeMap::new();
+        for version in store.plan_versions_of(&plan_refs).await? {
+            versions
+                .entry(version.plan_ref.clone())
+                .or_default()
+                .push(version);
+        }
+        let mut authorisations: BTreeMap<String, Vec<OverrunAuthorisation>> = BTreeMap::new();
+        for auth in store.authorisations_between(january, month).await? {
+            if auth.minutes > 0 {
+                authorisations
+                    .entry(auth.plan_ref.clone())
+                    .or_default()
+                    .push(auth);
+            }
+        }
+        let beneficiaries: Vec<String> = versions
+            .values()
+            .flatten()
+            .map(|v| v.beneficiary_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut events: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        for event in store.events_of(&beneficiaries).await? {
+            events
+                .entry(event.beneficiary_id.clone())
+                .or_default()
+                .push(event);
+        }
+        let saads = store
+            .list_saads()
+            .await?
+            .into_iter()
+            .map(|s| (s.siret.as_str().to_owned(), s))
+            .collect();
+        Ok(Self {
+            by_month,
+            versions,
+            authorisations,
+            events,
+            saads,
+        })
     }
 
     /// Reconciles `month` now (carry-over from January of its year).
-    async fn compute(
+    fn compute(
         &self,
-        store: &Store,
         params: &Parameters,
         month: YearMonth,
     ) -> Result<Vec<OwnedGroup>, CloseError> {
-        // Plans overlapping the month, with all their versions.
-        let mut plan_refs: BTreeSet<String> = store
-            .plans_in_month(month)
-            .await?
-            .into_iter()
-            .map(|p| p.plan_ref)
-            .collect();
         // Interventions of the year up to `month`, per (plan, SAAD).
-        let mut interventions: BTreeMap<(String, String), Vec<BillableIntervention>> =
-            BTreeMap::new();
-        let mut version_ids: BTreeMap<(String, String), i64> = BTreeMap::new();
+        let mut interventions: BTreeMap<(&str, &str), Vec<BillableIntervention>> = BTreeMap::new();
+        let mut version_ids: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for (m, rows) in self.by_month.range(..=month) {
             for row in rows {
                 if *m == month {
-                    version_ids.insert(
-                        (row.saad_siret.clone(), row.line_id.clone()),
-                        row.version_id,
-                    );
-                    plan_refs.insert(row.plan_ref.clone());
+                    version_ids.insert((&row.saad_siret, &row.line_id), row.version_id);
                 }
                 interventions
-                    .entry((row.plan_ref.clone(), row.saad_siret.clone()))
+                    .entry((&row.plan_ref, &row.saad_siret))
                     .or_default()
                     .push(BillableIntervention {
                         line_id: row.line_id.clone(),
@@ -287,79 +357,36 @@ impl YearData {
                     });
             }
         }
-        let mut versions: BTreeMap<String, Vec<PlanVersion>> = BTreeMap::new();
-        let mut beneficiaries: BTreeSet<String> = BTreeSet::new();
-        let mut authorisations: BTreeMap<String, Vec<OverrunAuthorisation>> = BTreeMap::new();
-        for plan_ref in &plan_refs {
-            let plan_versions = store.plan_versions(plan_ref).await?;
-            beneficiaries.extend(plan_versions.iter().map(|v| v.beneficiary_id.clone()));
-            let mut auths = Vec::new();
-            let mut m = january_of(month);
-            loop {
-                let minutes = store.authorised_minutes(plan_ref, m).await?;
-                if minutes > 0 {
-                    auths.push(OverrunAuthorisation {
-                        plan_ref: plan_ref.clone(),
-                        month: m,
-                        minutes: u32::try_from(minutes).unwrap_or(u32::MAX),
-                    });
-                }
-                if m >= month {
-                    break;
-                }
-                m = m.next();
-            }
-            authorisations.insert(plan_ref.clone(), auths);
-            versions.insert(plan_ref.clone(), plan_versions);
-        }
-        let beneficiary_list: Vec<String> = beneficiaries.into_iter().collect();
-        let all_events = store.events_of(&beneficiary_list).await?;
-        let mut events: BTreeMap<String, Vec<Event>> = BTreeMap::new();
-        for event in all_events {
-            events
-                .entry(event.beneficiary_id.clone())
-                .or_default()
-                .push(event);
-        }
-        let mut saads: BTreeMap<String, Saad> = BTreeMap::new();
-        for (_, siret) in interventions.keys() {
-            if !saads.contains_key(siret) {
-                if let Some(saad) = store.get_saad(siret).await? {
-                    saads.insert(siret.clone(), saad);
-                }
-            }
-        }
         let no_events: Vec<Event> = Vec::new();
         let no_auths: Vec<OverrunAuthorisation> = Vec::new();
         let mut inputs = Vec::new();
         for ((plan_ref, siret), rows) in &interventions {
-            let (Some(plan_versions), Some(saad)) = (versions.get(plan_ref), saads.get(siret))
+            let (Some(plan_versions), Some(saad)) =
+                (self.versions.get(*plan_ref), self.saads.get(*siret))
             else {
                 continue;
             };
-            if plan_versions.is_empty() {
+            let Some(latest) = plan_versions.iter().max_by_key(|v| v.version) else {
                 continue;
-            }
-            let beneficiary = plan_versions
-                .iter()
-                .max_by_key(|v| v.version)
-                .map(|v| v.beneficiary_id.as_str())
-                .unwrap_or_default();
+            };
             inputs.push(PlanInput {
                 versions: plan_versions,
                 saad,
                 interventions: rows,
-                events: events.get(beneficiary).unwrap_or(&no_events),
-                authorisations: authorisations.get(plan_ref).unwrap_or(&no_auths),
+                events: self
+                    .events
+                    .get(&latest.beneficiary_id)
+                    .unwrap_or(&no_events),
+                authorisations: self.authorisations.get(*plan_ref).unwrap_or(&no_auths),
             });
         }
         let groups = reconcile_month(inputs, month, params)?;
         Ok(groups
             .into_iter()
             .map(|group| {
-                let siret = group.saad_siret.as_str().to_owned();
+                let siret = group.saad_siret.as_str();
                 OwnedGroup {
-                    saad_siret: siret.clone(),
+                    saad_siret: siret.to_owned(),
                     aid_type: group.aid_type,
                     lines: group
                         .lines
@@ -373,13 +400,13 @@ impl YearData {
                                 .interventions
                                 .iter()
                                 .filter_map(|b| {
-                                    version_ids.get(&(siret.clone(), b.line_id.to_owned())).map(
-                                        |version_id| BilledIntervention {
+                                    version_ids.get(&(siret, b.line_id)).map(|version_id| {
+                                        BilledIntervention {
                                             version_id: *version_id,
                                             billed_minutes: b.billed_minutes,
                                             rejected_minutes: b.rejected_minutes,
-                                        },
-                                    )
+                                        }
+                                    })
                                 })
                                 .collect(),
                         })
@@ -403,10 +430,7 @@ async fn regularisations(
     // Everything already invoiced for `m`, per (SAAD, aid type, plan).
     type Key = (String, AidType);
     let mut invoiced: BTreeMap<Key, BTreeMap<String, Invoiced>> = BTreeMap::new();
-    for header in store.list_invoices(m, None).await? {
-        let Some((header, lines)) = store.get_invoice(&header.id, None).await? else {
-            continue;
-        };
+    for (header, lines) in store.invoices_with_lines(m).await? {
         let per_plan = invoiced
             .entry((header.saad_siret.clone(), header.aid_type))
             .or_default();
@@ -424,7 +448,7 @@ async fn regularisations(
         }
     }
     let mut recomputed: BTreeMap<Key, BTreeMap<String, OwnedLine>> = BTreeMap::new();
-    for group in data.compute(store, params, m).await? {
+    for group in data.compute(params, m)? {
         let lines = recomputed
             .entry((group.saad_siret.clone(), group.aid_type))
             .or_default();

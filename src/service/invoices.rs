@@ -133,6 +133,9 @@ pub enum InvoiceError {
     /// Out of order (409).
     #[error("{0}")]
     Conflict(String),
+    /// A SAAD invoice the gateway cannot act on (422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -186,7 +189,13 @@ pub async fn validate(
             status_code(record.status)
         )));
     }
-    store.set_invoice_status(id, to, now).await?;
+    // Compare-and-set: of two concurrent validations only one moves the
+    // invoice; the other finds it no longer in `from` and answers 409.
+    if !store.set_invoice_status_if(id, from, to, now).await? {
+        return Err(InvoiceError::Conflict(format!(
+            "{who}; invoice {id} changed status meanwhile (a concurrent validation)"
+        )));
+    }
     record.status = to;
     Ok(InvoiceSummary::from(&record))
 }
@@ -260,4 +269,187 @@ pub enum InvoiceXmlError {
     /// Writing failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// api.md answer of `POST /api/v1/invoices`: one line per plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SaadInvoiceAnswer {
+    /// The gateway's invoice the SAAD's was matched to.
+    pub invoice_id: String,
+    /// Per plan, in plan order.
+    pub lines: Vec<SaadInvoiceAnswerLine>,
+}
+
+/// One plan of [`SaadInvoiceAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SaadInvoiceAnswerLine {
+    /// Plan.
+    pub plan_ref: String,
+    /// What the SAAD asked (`null` when its invoice omits the plan).
+    #[serde(serialize_with = "money_string_opt")]
+    pub asked: Option<Decimal>,
+    /// What the gateway computed.
+    #[serde(serialize_with = "money_string")]
+    pub computed: Decimal,
+    /// What is paid.
+    #[serde(serialize_with = "money_string")]
+    pub paid: Decimal,
+    /// `INVOICE_MISMATCH`, `INVOICE_BELOW_COMPUTED`, or `null`.
+    pub code: Option<String>,
+}
+
+/// [`money_string`] or `null`.
+pub fn money_string_opt<S: Serializer>(
+    amount: &Option<Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match amount {
+        Some(amount) => serializer.serialize_str(&format_money(*amount)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Matches a SAAD's own INVOICE (already read, without problems) to the
+/// gateway's invoice of the same SAAD, month, aid type and kind (rules.md
+/// R9) and applies it: each plan line asking more than computed is cut back
+/// (`INVOICE_MISMATCH`), asking less is paid as asked
+/// (`INVOICE_BELOW_COMPUTED`), omitted stays as computed; the invoice moves
+/// to `saad_validated` with the paid amounts as its amounts due, in one
+/// transaction (compare-and-set from `proforma`). The matched lines are
+/// kept for the rejection notice.
+///
+/// 404 when no invoice of the gateway matches; 409 when the matching
+/// invoice is no longer a pro-forma (already validated, final, paid);
+/// 422 when the aid type cannot be told.
+pub async fn submit_saad_invoice(
+    store: &Store,
+    saad_siret: &str,
+    message: &crate::xml::invoice::InvoiceMessage,
+    asked: &[(String, Decimal)],
+    now: DateTime<Utc>,
+) -> Result<SaadInvoiceAnswer, InvoiceError> {
+    use crate::domain::invoice_match::match_invoice;
+    use crate::storage::SaadInvoiceLineRecord;
+
+    let month = message.month.ok_or_else(|| {
+        InvoiceError::Unprocessable(
+            "the invoice names no billed month (delivery period start)".into(),
+        )
+    })?;
+    let kind = match message.kind {
+        Some(crate::xml::invoice::InvoiceKind::Regularisation) => InvoiceKind::Regularisation,
+        _ => InvoiceKind::Proforma,
+    };
+    let mut aid_types: Vec<AidType> = message
+        .lines
+        .iter()
+        .filter_map(|l| l.aid_type.as_deref())
+        .filter_map(|code| code.trim().parse::<AidType>().ok())
+        .collect();
+    aid_types.sort();
+    aid_types.dedup();
+    if aid_types.len() > 1 {
+        return Err(InvoiceError::Unprocessable(
+            "the invoice mixes aid types: send one invoice per aid type".into(),
+        ));
+    }
+    let candidates: Vec<InvoiceRecord> = store
+        .list_invoices(month, Some(saad_siret))
+        .await?
+        .into_iter()
+        .filter(|i| i.kind == kind && aid_types.first().is_none_or(|a| *a == i.aid_type))
+        .collect();
+    if candidates.is_empty() {
+        return Err(InvoiceError::NotFound);
+    }
+    let distinct_aid: std::collections::BTreeSet<AidType> =
+        candidates.iter().map(|i| i.aid_type).collect();
+    if distinct_aid.len() > 1 {
+        return Err(InvoiceError::Unprocessable(
+            "the invoice's lines name no aid type and the SAAD has invoices of several aid types for this month".into(),
+        ));
+    }
+    // The newest pro-forma (several regularisations of one month may exist).
+    let Some(target) = candidates
+        .iter()
+        .filter(|i| i.status == InvoiceStatus::Proforma)
+        .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+    else {
+        let newest = candidates
+            .iter()
+            .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+            .ok_or(InvoiceError::NotFound)?;
+        return Err(InvoiceError::Conflict(format!(
+            "invoice {} is {}: a SAAD invoice is matched only to a pro-forma not yet validated",
+            newest.id,
+            status_code(newest.status)
+        )));
+    };
+    let (record, lines) = get_invoice(store, &target.id, Some(saad_siret)).await?;
+    let computed: Vec<(String, Decimal)> = lines
+        .iter()
+        .map(|l| (l.plan_ref.clone(), l.amount_due))
+        .collect();
+    let matched = match_invoice(&computed, asked);
+    let mut paid_lines = Vec::new();
+    let mut total = Decimal::ZERO;
+    for line in &lines {
+        if let Some(m) = matched.iter().find(|m| m.plan_ref == line.plan_ref) {
+            total += m.paid;
+            if m.paid != line.amount_due {
+                paid_lines.push((line.line_no, m.paid));
+            }
+        }
+    }
+    let beneficiary_of = |plan: &str| {
+        lines
+            .iter()
+            .find(|l| l.plan_ref == plan)
+            .map(|l| l.beneficiary_id.clone())
+            .or_else(|| {
+                message
+                    .lines
+                    .iter()
+                    .find(|l| l.plan_ref.as_deref() == Some(plan))
+                    .and_then(|l| l.beneficiary_id.clone())
+            })
+    };
+    let records: Vec<SaadInvoiceLineRecord> = matched
+        .iter()
+        .map(|m| SaadInvoiceLineRecord {
+            invoice_id: record.id.clone(),
+            saad_siret: saad_siret.to_owned(),
+            month,
+            saad_invoice_id: message.id.clone(),
+            plan_ref: m.plan_ref.clone(),
+            beneficiary_id: beneficiary_of(&m.plan_ref),
+            asked: m.asked,
+            computed: m.computed,
+            paid: m.paid,
+            code: m.code.map(|c| c.code().to_owned()),
+            received_at: now,
+        })
+        .collect();
+    if !store
+        .apply_saad_invoice(&record.id, &paid_lines, total, &records, now)
+        .await?
+    {
+        return Err(InvoiceError::Conflict(format!(
+            "invoice {} changed status meanwhile (a concurrent validation)",
+            record.id
+        )));
+    }
+    Ok(SaadInvoiceAnswer {
+        invoice_id: record.id,
+        lines: matched
+            .into_iter()
+            .map(|m| SaadInvoiceAnswerLine {
+                plan_ref: m.plan_ref,
+                asked: m.asked,
+                computed: m.computed,
+                paid: m.paid,
+                code: m.code.map(|c| c.code().to_owned()),
+            })
+            .collect(),
+    })
 }

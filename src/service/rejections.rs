@@ -8,9 +8,10 @@
 //! them all). `minutes` are the rounded minutes of the counted period (R1
 //! rounding in force on its day), `null` when no period could be
 //! determined; `amount` is `null`: an intervention refused at ingestion is
-//! never valued. Overrun, capped-amount and invoice-mismatch lines come from
-//! the month close and the SAAD invoice, which are not built yet: they are
-//! not listed (never faked).
+//! never valued. The lines of the SAAD's own invoices that were cut back
+//! (`INVOICE_MISMATCH`) or paid below the computation
+//! (`INVOICE_BELOW_COMPUTED`) follow, `amount` = asked − paid. Overrun and
+//! capped-amount lines of the month close are not listed yet (never faked).
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -73,10 +74,36 @@ pub async fn rejection_notice(
     month: YearMonth,
 ) -> Result<RejectionNotice, RejectionsError> {
     let rejected = store.rejected_in_month(saad_siret, month).await?;
-    let lines = rejected
+    let mut lines = rejected
         .iter()
         .map(|r| rejection_line(r, params))
         .collect::<Result<Vec<_>, _>>()?;
+    // Lines of the SAAD's own INVOICE cut back (INVOICE_MISMATCH) or paid
+    // below the computation (INVOICE_BELOW_COMPUTED, information).
+    for matched in store.saad_invoice_lines(saad_siret, month).await? {
+        let Some(code) = matched
+            .code
+            .as_deref()
+            .and_then(|c| c.parse::<RejectionCode>().ok())
+        else {
+            continue;
+        };
+        let not_paid = matched.asked.map(|asked| asked - matched.paid);
+        lines.push(RejectionLine {
+            code: code.code().to_owned(),
+            message: reason_message(code, params),
+            line_id: None,
+            plan_ref: Some(matched.plan_ref.clone()),
+            beneficiary_id: matched.beneficiary_id.clone(),
+            day: None,
+            minutes: None,
+            amount: not_paid.map(crate::service::invoices::format_money),
+            remedy: params
+                .rejection_text(code)
+                .map(|t| t.remedy.clone())
+                .unwrap_or_default(),
+        });
+    }
     Ok(RejectionNotice {
         month,
         saad_siret: saad_siret.to_owned(),

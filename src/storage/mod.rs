@@ -401,6 +401,34 @@ pub struct PaymentBatchRecord {
     pub payments: Vec<BatchPaymentRecord>,
 }
 
+/// One plan line of a SAAD's own INVOICE matched against the pro-forma
+/// (R9, `POST /api/v1/invoices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaadInvoiceLineRecord {
+    /// The gateway's invoice it was matched to.
+    pub invoice_id: String,
+    /// SAAD.
+    pub saad_siret: String,
+    /// Billed month.
+    pub month: YearMonth,
+    /// The SAAD's own invoice number, as sent.
+    pub saad_invoice_id: Option<String>,
+    /// Plan.
+    pub plan_ref: String,
+    /// Beneficiary, when known.
+    pub beneficiary_id: Option<String>,
+    /// What the SAAD asked (`None` when its invoice omits the plan).
+    pub asked: Option<Decimal>,
+    /// What the gateway computed.
+    pub computed: Decimal,
+    /// What is paid.
+    pub paid: Decimal,
+    /// `INVOICE_MISMATCH`, `INVOICE_BELOW_COMPUTED`, or none.
+    pub code: Option<String>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+}
+
 /// The gateway's store: one of the two backends.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -774,6 +802,106 @@ impl Store {
     /// All payment batches, oldest first.
     pub async fn list_payment_batches(&self) -> StoreResult<Vec<PaymentBatchRecord>> {
         dispatch!(self.list_payment_batches())
+    }
+    // --- Month close in one transaction (shared_close.rs) -------------------
+
+    /// Stores a month's close in ONE transaction: the month marked closed
+    /// by compare-and-set, every invoice, line and traceability row. Returns
+    /// `false` and writes nothing when the month was already closed
+    /// (possibly by a concurrent close that committed first).
+    pub async fn close_month_with_invoices(
+        &self,
+        month: YearMonth,
+        closed_at: DateTime<Utc>,
+        close_run_id: &str,
+        invoices: &[(InvoiceRecord, Vec<InvoiceLineRecord>)],
+    ) -> StoreResult<bool> {
+        dispatch!(self.close_month_with_invoices(month, closed_at, close_run_id, invoices))
+    }
+
+    /// The invoices a close run stored: pro-formas, then regularisations.
+    pub async fn invoices_of_close_run(
+        &self,
+        close_run_id: &str,
+    ) -> StoreResult<Vec<InvoiceRecord>> {
+        dispatch!(self.invoices_of_close_run(close_run_id))
+    }
+
+    /// Compare-and-set of an invoice's status: `true` when it moved from
+    /// `expected` to `status`, `false` when it was not (or no longer) `expected`.
+    pub async fn set_invoice_status_if(
+        &self,
+        id: &str,
+        expected: InvoiceStatus,
+        status: InvoiceStatus,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        dispatch!(self.set_invoice_status_if(id, expected, status, at))
+    }
+
+    /// Every final invoice not yet in a payment batch, whatever its month.
+    pub async fn final_unpaid_invoices(&self) -> StoreResult<Vec<InvoiceRecord>> {
+        dispatch!(self.final_unpaid_invoices())
+    }
+
+    /// The closed months, oldest first.
+    pub async fn closed_months(&self) -> StoreResult<Vec<YearMonth>> {
+        dispatch!(self.closed_months())
+    }
+
+    /// The counted start of the earliest currently accepted intervention of
+    /// the months `from..to` (`to` excluded), if any.
+    pub async fn first_accepted_between(
+        &self,
+        from: YearMonth,
+        to: YearMonth,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        dispatch!(self.first_accepted_between(from, to))
+    }
+
+    /// Every version of these plans, by plan then version, in one query.
+    pub async fn plan_versions_of(&self, plan_refs: &[String]) -> StoreResult<Vec<PlanVersion>> {
+        dispatch!(self.plan_versions_of(plan_refs))
+    }
+
+    /// Overrun authorisations of `from..=to`, summed per plan and month.
+    pub async fn authorisations_between(
+        &self,
+        from: YearMonth,
+        to: YearMonth,
+    ) -> StoreResult<Vec<OverrunAuthorisation>> {
+        dispatch!(self.authorisations_between(from, to))
+    }
+
+    /// Every invoice of a billed month with its lines (no traceability rows).
+    pub async fn invoices_with_lines(
+        &self,
+        month: YearMonth,
+    ) -> StoreResult<Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)>> {
+        dispatch!(self.invoices_with_lines(month))
+    }
+
+    /// Applies a SAAD's own INVOICE to a pro-forma in one transaction
+    /// (compare-and-set to `saad_validated`, paid amounts, matched lines);
+    /// `false` and nothing written when it is no longer a pro-forma.
+    pub async fn apply_saad_invoice(
+        &self,
+        invoice_id: &str,
+        paid_lines: &[(i64, Decimal)],
+        amount_due: Decimal,
+        matched: &[SaadInvoiceLineRecord],
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        dispatch!(self.apply_saad_invoice(invoice_id, paid_lines, amount_due, matched, at))
+    }
+
+    /// The matched lines of a SAAD's own invoices for a billed month.
+    pub async fn saad_invoice_lines(
+        &self,
+        saad_siret: &str,
+        month: YearMonth,
+    ) -> StoreResult<Vec<SaadInvoiceLineRecord>> {
+        dispatch!(self.saad_invoice_lines(saad_siret, month))
     }
 }
 

@@ -242,3 +242,4 @@ async fn upsert_current(
 }
 
 include!("shared.rs");
+include!("shared_close.rs");

@@ -4,13 +4,17 @@
 
 mod batches;
 mod close;
+mod close_atomic;
 mod deliveries;
 mod events;
 mod helpers;
+mod immutability;
 mod invoices;
 mod openapi;
 mod orders;
 mod overruns;
 mod rejections;
+mod saad_invoices;
 mod saads;
 mod smoke;
+mod two_months;

@@ -475,7 +475,6 @@ async fn another_saads_invoice_and_an_unknown_one_take_about_as_long_to_refuse()
 }
 
 #[tokio::test]
-#[ignore = "pending: POST /api/v1/invoices (S) is being built on another branch; here it answers 501 to everyone"]
 async fn a_financer_token_gets_403_on_the_saad_invoice_route() {
     let app = spawn_app(world::RECEIVED).await;
     let (status, body) = call(

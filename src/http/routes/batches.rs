@@ -1,6 +1,7 @@
 //! F payment batches (api.md): issue, list, get, and the files `{id}.csv`
 //! (liquidation), `{id}.pes.xml` (PES V2), `{id}.xml` (pain.001.001.09)
-//! written by `crate::exports` with `charter/financer.toml`.
+//! written by `crate::exports` with the `financer.toml` of the server's
+//! `--charter-dir`.
 
 use actix_web::{HttpResponse, web};
 
@@ -46,7 +47,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "batches": batches })))
 }
 
-/// `GET /batches/{id}`: PaymentBatch. The export suffixes are not built yet (501).
+/// `GET /batches/{id}`: PaymentBatch; `{id}.csv`, `{id}.pes.xml`, `{id}.xml`: its files.
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,
@@ -63,7 +64,7 @@ pub async fn get(
             .map(|id| (id, BatchFile::Pain001, "application/xml; charset=utf-8"))
     };
     if let Some((id, file, content_type)) = file {
-        let config = FinancerConfig::load(&crate::charter::default_dir().join(FINANCER_FILE))
+        let config = FinancerConfig::load(&state.charter_dir.join(FINANCER_FILE))
             .map_err(ApiError::internal)?;
         let body =
             batch_file(&state.store, config, id, file)
