@@ -392,14 +392,13 @@ const FILES: [(&str, &str, BatchFile, &str, &str); 3] = [
 async fn batches(
     request: HttpRequest,
     pages: web::Data<Pages>,
-    clock: web::Data<Clock>,
     query: web::Query<FinanceQuery>,
 ) -> HttpResponse {
     respond(
         async {
             let viewer = financer(&request, &pages).await?;
             let store = &state(&pages).store;
-            let unpaid = final_unpaid(store, clock.now()).await?;
+            let unpaid = final_unpaid(store).await?;
             let unpaid_due: Decimal = unpaid.iter().map(|i| i.amount_due).sum();
             let mut list = store.list_payment_batches().await?;
             list.reverse();

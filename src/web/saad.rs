@@ -814,6 +814,9 @@ pub fn invoice_error(error: InvoiceError) -> PageError {
         InvoiceError::Conflict(message) => {
             PageError::Conflict(format!("Validation refusée : {message}"))
         }
+        InvoiceError::Unprocessable(message) => {
+            PageError::Unprocessable(format!("Validation refusée : {message}"))
+        }
         InvoiceError::Store(error) => error.into(),
     }
 }

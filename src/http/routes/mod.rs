@@ -1,7 +1,8 @@
 //! The routes of ../shared/spec/api.md, relative to `/api/v1`.
 //!
-//! One module per resource. A route of the contract that is not built yet is
-//! A route of the contract that is not built yet would be registered with
+//! One module per resource. A route of the contract that is not built yet
+//! would be registered with [`crate::http::not_built_yet`] and answer 501:
+//! never fake data.
 //! Registration uses `web::resource(..)` so that a wrong method answers 405.
 //! `POST /api/v1/admin/clock` is mounted by the server itself.
 
