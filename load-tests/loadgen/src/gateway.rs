@@ -232,7 +232,8 @@ pub fn loopback(n: usize) -> IpAddr {
     ))
 }
 
-/// A JSON call that must succeed; returns the body.
+/// A JSON call that must succeed (sent again after a 503, up to 5 times);
+/// returns the body.
 pub async fn call(
     client: &reqwest::Client,
     method: reqwest::Method,
@@ -240,18 +241,26 @@ pub async fn call(
     token: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let mut request = client.request(method, url).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    if !status.is_success() {
+    let mut attempt = 0;
+    loop {
+        let mut request = client.request(method.clone(), url).bearer_auth(token);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if status.is_success() {
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+        }
+        attempt += 1;
+        if status.as_u16() == 503 && attempt <= 5 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
         bail!(
             "{url}: {status} {}",
             text.chars().take(500).collect::<String>()
         );
     }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }

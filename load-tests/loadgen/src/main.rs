@@ -563,7 +563,20 @@ struct BatchTotals {
     first_rejection: Option<String>,
 }
 
-/// Posts one delivery; returns (accepted, rejected, first rejection).
+/// Deliveries answered 503 or 429 and sent again.
+static RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn retry_after(response: &reqwest::Response) -> Duration {
+    let seconds = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1);
+    Duration::from_secs(seconds.clamp(1, 10))
+}
+
+/// Posts one delivery (retried after Retry-After on 503/429); returns (accepted, rejected, first rejection).
 async fn post_delivery(
     session: &Session,
     saad: usize,
@@ -571,28 +584,41 @@ async fn post_delivery(
     xml: bool,
 ) -> anyhow::Result<(u64, u64, Option<String>)> {
     let (token, client) = &session.saads[saad][0];
-    let response = client
-        .post(session.url("/deliveries"))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            if xml {
-                "application/xml"
-            } else {
-                "application/json"
-            },
-        )
-        .body(body)
-        .send()
-        .await?;
-    let status = response.status();
-    let text = response.text().await?;
-    if !status.is_success() {
+    let mut attempt = 0;
+    let text = loop {
+        let response = client
+            .post(session.url("/deliveries"))
+            .bearer_auth(token)
+            .header(
+                "content-type",
+                if xml {
+                    "application/xml"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(body.clone())
+            .send()
+            .await?;
+        let status = response.status();
+        let wait = retry_after(&response);
+        let text = response.text().await?;
+        if status.is_success() {
+            break text;
+        }
+        // A SAAD's software retries a 503/429 after Retry-After; the wait
+        // counts in the measured time.
+        attempt += 1;
+        if (status.as_u16() == 503 || status.as_u16() == 429) && attempt <= 6 {
+            RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+            continue;
+        }
         bail!(
             "delivery: {status} {}",
             text.chars().take(400).collect::<String>()
         );
-    }
+    };
     let receipt: Value = serde_json::from_str(&text)?;
     let rejected = receipt["rejected"].as_u64().unwrap_or(0);
     let first = (rejected > 0).then(|| {
@@ -781,7 +807,15 @@ async fn run_backend(
         let seeded = seed_plans(&session, saads).await?;
         eprintln!("  {saads} SAADs and {plans} plans through the API in {:.1} s", secs(seeded));
         eprintln!("  batch: {interventions} interventions in files of 1 000");
+        RETRIES.store(0, std::sync::atomic::Ordering::Relaxed);
         let totals = seed_month(&session, saads, days, args.batch_concurrency).await?;
+        let retries = RETRIES.load(std::sync::atomic::Ordering::Relaxed);
+        if retries > 0 {
+            report.notes.push(format!(
+                "{}: {retries} batch files were answered 503/429 and sent again after Retry-After (the wait counts in the batch figures)",
+                backend.name()
+            ));
+        }
         if totals.rejected > 0 {
             report.notes.push(format!(
                 "{}: {} lines of the generated month were rejected (first: {})",
@@ -1031,7 +1065,7 @@ async fn realtime(
     };
     let mut best: Option<RunStats> = None;
     let mut failed_at: Option<u64> = None;
-    let mut rate = 50u64;
+    let mut rate = 10u64;
     let mut steps = Vec::new();
     while rate <= max_rate {
         let stats = run_step(rate).await;
