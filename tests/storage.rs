@@ -14,9 +14,9 @@ use saad_gateway::domain::model::{Event, LineAction, OverrunAuthorisation};
 use saad_gateway::domain::time::Stamp;
 use saad_gateway::domain::types::{EventKind, RejectionCode, YearMonth};
 use saad_gateway::storage::{
-    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit, InvoiceKind,
-    InvoiceLineRecord, InvoiceRecord, InvoiceStatus, MonthStatus, PaymentBatchRecord, PlanInsert,
-    GroupError, GroupedDelivery, Judged, Store, StoreError, TokenRecord, TokenRole, Upsert,
+    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit, GroupError,
+    GroupedDelivery, InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus, Judged,
+    MonthStatus, PaymentBatchRecord, PlanInsert, Store, StoreError, TokenRecord, TokenRole, Upsert,
 };
 use support::*;
 
@@ -49,8 +49,7 @@ async fn count(store: &Store, sql: &str) -> i64 {
 }
 
 /// Raw sides stored: columns of the version rows that first brought them.
-const RAW_SIDES: &str =
-    "SELECT COUNT(raw_start) + COUNT(raw_end) FROM intervention_versions";
+const RAW_SIDES: &str = "SELECT COUNT(raw_start) + COUNT(raw_end) FROM intervention_versions";
 
 /// A raw side as stored before raw stamps became version columns (the
 /// `raw_stamps` table, still read and still append-only).
@@ -277,7 +276,7 @@ mod cases {
             count(store, "SELECT COUNT(*) FROM current_interventions").await,
             30
         );
-        assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps").await, 60);
+        assert_eq!(count(store, RAW_SIDES).await, 60);
         let receipt = store.get_receipt(SAAD_A, "T1").await.unwrap().unwrap();
         assert_eq!(receipt.receipt_json, built.receipt);
         assert_eq!(store.get_receipt(SAAD_B, "T1").await.unwrap(), None);
@@ -410,7 +409,11 @@ mod cases {
         // Sides stored before raw stamps became version columns stay
         // append-only in their own table.
         legacy_raw_side(store).await;
-        let refused = raw_sql(store, "UPDATE raw_stamps SET stamp = '2024-01-01T00:00:00Z'").await;
+        let refused = raw_sql(
+            store,
+            "UPDATE raw_stamps SET stamp = '2024-01-01T00:00:00Z'",
+        )
+        .await;
         assert!(
             matches!(refused, Err(StoreError::Conflict(_))),
             "{refused:?}"
@@ -455,14 +458,20 @@ mod cases {
         let now = t("2024-01-02T12:00:00Z");
         // First delivery brings only the start side.
         let mut first = accepted_delivery("L", 1, 0, 1, now);
-        first.result.new_raw.retain(|(_, raw)| raw.side == Side::Start);
+        first
+            .result
+            .new_raw
+            .retain(|(_, raw)| raw.side == Side::Start);
         ingest(store, "T1", &first).await;
         // The second delivery of the same line brings the end side.
         let mut tx = store.begin_ingest().await.unwrap();
         let context = tx.load_context(SAAD_A, &first.lines, now).await.unwrap();
         assert_eq!(context.priors[0].raw.len(), 1);
         let mut second = accepted_delivery("L", 1, 0, context.next_sequence, now);
-        second.result.new_raw.retain(|(_, raw)| raw.side == Side::End);
+        second
+            .result
+            .new_raw
+            .retain(|(_, raw)| raw.side == Side::End);
         tx.commit(DeliveryCommit {
             saad_siret: SAAD_A,
             transmission_id: "T2",
@@ -543,7 +552,11 @@ mod cases {
             120
         );
         assert_eq!(
-            count(store, "SELECT COUNT(DISTINCT sequence) FROM intervention_versions").await,
+            count(
+                store,
+                "SELECT COUNT(DISTINCT sequence) FROM intervention_versions"
+            )
+            .await,
             120
         );
         assert_eq!(count(store, RAW_SIDES).await, 240);
@@ -578,12 +591,18 @@ mod cases {
         for task in tasks {
             let (k, outcome) = task.await.unwrap();
             match k % 5 {
-                2 => assert!(matches!(outcome, Err(GroupError::Judge(_))), "F{k}: {outcome:?}"),
+                2 => assert!(
+                    matches!(outcome, Err(GroupError::Judge(_))),
+                    "F{k}: {outcome:?}"
+                ),
                 4 => assert!(
                     matches!(outcome, Err(GroupError::Store(StoreError::Conflict(_)))),
                     "F{k}: {outcome:?}"
                 ),
-                _ => assert!(matches!(outcome, Ok(CommitOutcome::Stored)), "F{k}: {outcome:?}"),
+                _ => assert!(
+                    matches!(outcome, Ok(CommitOutcome::Stored)),
+                    "F{k}: {outcome:?}"
+                ),
             }
         }
         assert_eq!(count(store, "SELECT COUNT(*) FROM receipts").await, 12);
@@ -592,7 +611,10 @@ mod cases {
             24
         );
         for k in [2, 4, 7, 9] {
-            assert_eq!(store.get_receipt(SAAD_A, &format!("F{k}")).await.unwrap(), None);
+            assert_eq!(
+                store.get_receipt(SAAD_A, &format!("F{k}")).await.unwrap(),
+                None
+            );
         }
     }
 

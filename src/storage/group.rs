@@ -170,12 +170,17 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
             return;
         }
     };
-    let mut answers: Vec<(Reply, Result<CommitOutcome, GroupError>)> = Vec::with_capacity(group.len());
+    let mut answers: Vec<(Reply, Result<CommitOutcome, GroupError>)> =
+        Vec::with_capacity(group.len());
     let mut stored_any = false;
     for Queued { delivery, reply } in group {
         let outcome = match tx.savepoint().await {
             Ok(()) => match one_delivery(&mut tx, delivery).await {
-                Ok(outcome) => tx.release_savepoint().await.map(|()| outcome).map_err(GroupError::from),
+                Ok(outcome) => tx
+                    .release_savepoint()
+                    .await
+                    .map(|()| outcome)
+                    .map_err(GroupError::from),
                 Err(error) => match tx.rollback_to_savepoint().await {
                     Ok(()) => Err(error),
                     Err(broken) => Err(broken.into()),
@@ -186,7 +191,11 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
         stored_any |= matches!(outcome, Ok(CommitOutcome::Stored));
         answers.push((reply, outcome));
     }
-    let committed = if stored_any { tx.finish().await } else { tx.rollback().await };
+    let committed = if stored_any {
+        tx.finish().await
+    } else {
+        tx.rollback().await
+    };
     match committed {
         Ok(()) => {
             for (reply, outcome) in answers {
@@ -206,7 +215,10 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     }
 }
 
-async fn one_delivery(tx: &mut IngestTx, delivery: GroupedDelivery) -> Result<CommitOutcome, GroupError> {
+async fn one_delivery(
+    tx: &mut IngestTx,
+    delivery: GroupedDelivery,
+) -> Result<CommitOutcome, GroupError> {
     let GroupedDelivery {
         saad_siret,
         transmission_id,
