@@ -572,6 +572,9 @@ mod cases {
                 if k % 5 == 2 {
                     // The judge refuses this one.
                     delivery.judge = Box::new(|_, _| Err("judge refused".into()));
+                } else if k % 5 == 3 {
+                    // The judge panics: only this delivery fails.
+                    delivery.judge = Box::new(|_, _| panic!("a bug in the checks"));
                 } else if k % 5 == 4 {
                     // This one is refused by storage after its receipt was
                     // written (a stale acceptance sequence): rolled back to
@@ -591,7 +594,7 @@ mod cases {
         for task in tasks {
             let (k, outcome) = task.await.unwrap();
             match k % 5 {
-                2 => assert!(
+                2 | 3 => assert!(
                     matches!(outcome, Err(GroupError::Judge(_))),
                     "F{k}: {outcome:?}"
                 ),
@@ -605,12 +608,12 @@ mod cases {
                 ),
             }
         }
-        assert_eq!(count(store, "SELECT COUNT(*) FROM receipts").await, 12);
+        assert_eq!(count(store, "SELECT COUNT(*) FROM receipts").await, 8);
         assert_eq!(
             count(store, "SELECT COUNT(*) FROM intervention_versions").await,
-            24
+            16
         );
-        for k in [2, 4, 7, 9] {
+        for k in [2, 3, 4, 7, 8, 9] {
             assert_eq!(
                 store.get_receipt(SAAD_A, &format!("F{k}")).await.unwrap(),
                 None

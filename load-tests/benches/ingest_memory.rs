@@ -46,7 +46,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let exe = binary();
-    assert!(exe.exists(), "{} missing: cargo build --release --bin saad-gateway", exe.display());
+    assert!(
+        exe.exists(),
+        "{} missing: cargo build --release --bin saad-gateway",
+        exe.display()
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("delivery.xml");
     {
@@ -72,12 +76,22 @@ fn main() {
     let mut create = Command::new(&exe);
     common(&mut create);
     let token = create
-        .args(["token", "create", "--role", "saad", "--siret", "00000000000018"])
+        .args([
+            "token",
+            "create",
+            "--role",
+            "saad",
+            "--siret",
+            "00000000000018",
+        ])
         .stderr(Stdio::inherit())
         .output()
         .expect("token create");
     assert!(create_ok(&token), "token create failed");
-    let token = String::from_utf8(token.stdout).expect("token text").trim().to_owned();
+    let token = String::from_utf8(token.stdout)
+        .expect("token text")
+        .trim()
+        .to_owned();
 
     let mut serve = Command::new(&exe);
     common(&mut serve);
@@ -141,7 +155,10 @@ fn main() {
         peak.saturating_sub(idle),
         above_mib,
     );
-    assert!(status.is_success(), "the delivery was not ingested: {status}");
+    assert!(
+        status.is_success(),
+        "the delivery was not ingested: {status}"
+    );
 }
 
 fn create_ok(output: &std::process::Output) -> bool {

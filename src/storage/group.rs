@@ -131,6 +131,7 @@ impl GroupCommitter {
 
     /// Runs groups until the queue is empty.
     async fn drain(self, store: Store) {
+        let _guard = DrainGuard(self.clone());
         loop {
             let group = {
                 let Ok(mut state) = self.state.lock() else {
@@ -155,6 +156,32 @@ impl GroupCommitter {
                 group
             };
             run_group(&store, group).await;
+        }
+    }
+}
+
+/// If a drainer dies by a panic, the queue must not wait for it forever:
+/// every queued delivery is answered with an error (nothing of them was
+/// stored) and the next submission starts a new drainer. The group that was
+/// running is rolled back (its transaction is dropped) and its callers see
+/// their reply channel closed: an error, never an acknowledgement.
+struct DrainGuard(GroupCommitter);
+
+impl Drop for DrainGuard {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut state = match self.0.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.draining = false;
+        for job in state.queue.drain(..) {
+            let _ = job.reply.send(Err(StoreError::other(
+                "the group commit task failed; nothing of this delivery was stored",
+            )
+            .into()));
         }
     }
 }
@@ -228,7 +255,10 @@ async fn one_delivery(
         judge,
     } = delivery;
     let context = tx.load_context(&saad_siret, &lines, now).await?;
-    let judged = judge(&context, &lines).map_err(GroupError::Judge)?;
+    // A judge that panics fails its own delivery, not the group.
+    let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(&context, &lines)))
+        .map_err(|_| GroupError::Judge("the checks failed unexpectedly (panic)".into()))?
+        .map_err(GroupError::Judge)?;
     drop(context);
     Ok(tx
         .write(DeliveryCommit {
