@@ -1243,18 +1243,26 @@ impl IngestTx {
         // sides stored before that schema change are in `raw_stamps`.
         let line_list = list_param(line_ids.iter().copied())?;
         let version_raw_rows = sqlx::query(concat!(
-            "SELECT line_id, raw_start, raw_start_received_at, raw_end, raw_end_received_at FROM intervention_versions \
+            "SELECT id, line_id, raw_start, raw_start_received_at, raw_end, raw_end_received_at \
+             FROM intervention_versions \
              WHERE financer_id = $1 AND saad_siret = $2 AND (raw_start IS NOT NULL OR raw_end IS NOT NULL) AND ",
-            in_list!("line_id", "$3"),
-            " ORDER BY id"
+            in_list!("line_id", "$3")
         ))
         .bind(&financer)
         .bind(saad_siret)
         .bind(line_list.clone())
         .fetch_all(&mut *conn)
         .await?;
+        // Oldest version first (the first reception is the evidence), sorted
+        // here: an `ORDER BY id` lets PostgreSQL's planner walk the primary
+        // key of every version instead of the (saad, line_id) index.
+        let mut version_raw_rows = version_raw_rows
+            .into_iter()
+            .map(|row| Ok((get::<i64>(&row, "id")?, row)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        version_raw_rows.sort_by_key(|(id, _)| *id);
         let mut raw_found: Vec<(String, &'static str, String, DateTime<Utc>)> = Vec::new();
-        for row in &version_raw_rows {
+        for (_, row) in &version_raw_rows {
             let line_id: String = get(row, "line_id")?;
             for (side, stamp, received) in [
                 ("start", "raw_start", "raw_start_received_at"),
