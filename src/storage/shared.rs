@@ -1246,7 +1246,7 @@ impl IngestTx {
             "SELECT id, line_id, raw_start, raw_start_received_at, raw_end, raw_end_received_at \
              FROM intervention_versions \
              WHERE financer_id = $1 AND saad_siret = $2 AND (raw_start IS NOT NULL OR raw_end IS NOT NULL) AND ",
-            in_list!("line_id", "$3")
+            in_set!("line_id", "$3")
         ))
         .bind(&financer)
         .bind(saad_siret)

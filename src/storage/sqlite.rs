@@ -34,6 +34,13 @@ macro_rules! in_list {
     };
 }
 
+/// Same as [`in_list!`] on SQLite (already a subquery).
+macro_rules! in_set {
+    ($column:literal, $param:literal) => {
+        in_list!($column, $param)
+    };
+}
+
 /// A list parameter for [`in_list!`]: a JSON array of strings.
 fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<String> {
     super::rows::json_list(items)
