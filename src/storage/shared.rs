@@ -1286,7 +1286,7 @@ impl IngestTx {
             let legacy_rows = sqlx::query(concat!(
                 "SELECT line_id, side, stamp, received_at FROM raw_stamps \
                  WHERE financer_id = $1 AND saad_siret = $2 AND ",
-                in_list!("line_id", "$3")
+                in_set!("line_id", "$3")
             ))
             .bind(&financer)
             .bind(saad_siret)
@@ -1306,7 +1306,7 @@ impl IngestTx {
             "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
              plan_ref, sequence, rounded_minutes, corrected, fingerprint FROM current_interventions \
              WHERE financer_id = $1 AND saad_siret = $2 AND ",
-            in_list!("line_id", "$3")
+            in_set!("line_id", "$3")
         ))
         .bind(&financer)
         .bind(saad_siret)
