@@ -9,12 +9,14 @@ use std::collections::BTreeSet;
 use chrono::{Duration, NaiveDate};
 use futures_util::TryStreamExt;
 use rust_decimal::Decimal;
+use saad_gateway::domain::ingest::Side;
 use saad_gateway::domain::model::{Event, LineAction, OverrunAuthorisation};
+use saad_gateway::domain::time::Stamp;
 use saad_gateway::domain::types::{EventKind, RejectionCode, YearMonth};
 use saad_gateway::storage::{
-    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit, InvoiceKind,
-    InvoiceLineRecord, InvoiceRecord, InvoiceStatus, MonthStatus, PaymentBatchRecord, PlanInsert,
-    Store, StoreError, TokenRecord, TokenRole, Upsert,
+    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit, GroupError,
+    GroupedDelivery, InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus, Judged,
+    MonthStatus, PaymentBatchRecord, PlanInsert, Store, StoreError, TokenRecord, TokenRole, Upsert,
 };
 use support::*;
 
@@ -44,6 +46,27 @@ async fn count(store: &Store, sql: &str) -> i64 {
             .await
             .expect(sql),
     }
+}
+
+/// Raw sides stored: columns of the version rows that first brought them.
+const RAW_SIDES: &str = "SELECT COUNT(raw_start) + COUNT(raw_end) FROM intervention_versions";
+
+/// A raw side as stored before raw stamps became version columns (the
+/// `raw_stamps` table, still read and still append-only).
+async fn legacy_raw_side(store: &Store) {
+    let received = match store {
+        Store::Sqlite(_) => "'2024-01-02T11:00:00.000000Z'",
+        Store::Postgres(_) => "TIMESTAMPTZ '2024-01-02T11:00:00Z'",
+    };
+    raw_sql(
+        store,
+        &format!(
+            "INSERT INTO raw_stamps (financer_id, saad_siret, line_id, side, stamp, received_at, transmission_id) \
+             VALUES ('default', '{SAAD_A}', 'OLD-0', 'start', '2024-01-01T07:00:00+01:00', {received}, 'OLD')"
+        ),
+    )
+    .await
+    .expect("legacy raw side");
 }
 
 /// Ingests a built delivery through the ingestion transaction.
@@ -253,7 +276,7 @@ mod cases {
             count(store, "SELECT COUNT(*) FROM current_interventions").await,
             30
         );
-        assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps").await, 60);
+        assert_eq!(count(store, RAW_SIDES).await, 60);
         let receipt = store.get_receipt(SAAD_A, "T1").await.unwrap().unwrap();
         assert_eq!(receipt.receipt_json, built.receipt);
         assert_eq!(store.get_receipt(SAAD_B, "T1").await.unwrap(), None);
@@ -357,12 +380,35 @@ mod cases {
             count(store, "SELECT COUNT(*) FROM intervention_versions").await,
             200
         );
-        assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps").await, 400);
+        assert_eq!(count(store, RAW_SIDES).await, 400);
     }
 
     pub async fn raw_stamps_cannot_be_updated(store: &Store) {
         let built = accepted_delivery("T1", 2, 0, 1, t("2024-01-02T12:00:00Z"));
         ingest(store, "T1", &built).await;
+        assert_eq!(count(store, RAW_SIDES).await, 4);
+        for sql in [
+            "UPDATE intervention_versions SET raw_start = '2024-01-01T00:00:00Z'",
+            "UPDATE intervention_versions SET raw_end = NULL",
+            "UPDATE intervention_versions SET rounded_minutes = 999",
+        ] {
+            let refused = raw_sql(store, sql).await;
+            assert!(
+                matches!(refused, Err(StoreError::Conflict(_))),
+                "{sql}: {refused:?}"
+            );
+        }
+        assert_eq!(
+            count(
+                store,
+                "SELECT COUNT(*) FROM intervention_versions WHERE raw_start = '2024-01-01T00:00:00Z'"
+            )
+            .await,
+            0
+        );
+        // Sides stored before raw stamps became version columns stay
+        // append-only in their own table.
+        legacy_raw_side(store).await;
         let refused = raw_sql(
             store,
             "UPDATE raw_stamps SET stamp = '2024-01-01T00:00:00Z'",
@@ -372,34 +418,207 @@ mod cases {
             matches!(refused, Err(StoreError::Conflict(_))),
             "{refused:?}"
         );
-        let refused = raw_sql(
-            store,
-            "UPDATE intervention_versions SET rounded_minutes = 999",
-        )
-        .await;
-        assert!(
-            matches!(refused, Err(StoreError::Conflict(_))),
-            "{refused:?}"
-        );
-        assert_eq!(
-            count(
-                store,
-                "SELECT COUNT(*) FROM raw_stamps WHERE stamp = '2024-01-01T00:00:00Z'"
-            )
-            .await,
-            0
-        );
     }
 
     pub async fn raw_stamps_cannot_be_deleted(store: &Store) {
         let built = accepted_delivery("T1", 2, 0, 1, t("2024-01-02T12:00:00Z"));
         ingest(store, "T1", &built).await;
+        let refused = raw_sql(store, "DELETE FROM intervention_versions").await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+        assert_eq!(count(store, RAW_SIDES).await, 4);
+        legacy_raw_side(store).await;
         let refused = raw_sql(store, "DELETE FROM raw_stamps").await;
         assert!(
             matches!(refused, Err(StoreError::Conflict(_))),
             "{refused:?}"
         );
-        assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps").await, 4);
+        assert_eq!(count(store, "SELECT COUNT(*) FROM raw_stamps").await, 1);
+    }
+
+    pub async fn raw_sides_stored_before_the_schema_change_are_still_priors(store: &Store) {
+        legacy_raw_side(store).await;
+        let now = t("2024-01-02T12:00:00Z");
+        let mut tx = store.begin_ingest().await.unwrap();
+        let lines = accepted_delivery("OLD", 1, 0, 1, now).lines;
+        let context = tx.load_context(SAAD_A, &lines, now).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(context.priors.len(), 1);
+        assert_eq!(context.priors[0].line_id, "OLD-0");
+        assert_eq!(context.priors[0].raw.len(), 1);
+        assert_eq!(
+            context.priors[0].raw[0].stamp,
+            Stamp::parse("2024-01-01T07:00:00+01:00").unwrap()
+        );
+    }
+
+    pub async fn a_new_raw_side_of_a_known_line_is_a_new_version_row(store: &Store) {
+        let now = t("2024-01-02T12:00:00Z");
+        // First delivery brings only the start side.
+        let mut first = accepted_delivery("L", 1, 0, 1, now);
+        first
+            .result
+            .new_raw
+            .retain(|(_, raw)| raw.side == Side::Start);
+        ingest(store, "T1", &first).await;
+        // The second delivery of the same line brings the end side.
+        let mut tx = store.begin_ingest().await.unwrap();
+        let context = tx.load_context(SAAD_A, &first.lines, now).await.unwrap();
+        assert_eq!(context.priors[0].raw.len(), 1);
+        let mut second = accepted_delivery("L", 1, 0, context.next_sequence, now);
+        second
+            .result
+            .new_raw
+            .retain(|(_, raw)| raw.side == Side::End);
+        tx.commit(DeliveryCommit {
+            saad_siret: SAAD_A,
+            transmission_id: "T2",
+            body_hash: "h2",
+            receipt_json: &second.receipt,
+            lines: &second.lines,
+            result: &second.result,
+            now,
+        })
+        .await
+        .unwrap();
+        let mut tx = store.begin_ingest().await.unwrap();
+        let context = tx.load_context(SAAD_A, &first.lines, now).await.unwrap();
+        tx.rollback().await.unwrap();
+        let sides: Vec<Side> = context.priors[0].raw.iter().map(|r| r.side).collect();
+        assert_eq!(sides, vec![Side::Start, Side::End]);
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            2
+        );
+        assert_eq!(count(store, RAW_SIDES).await, 2);
+    }
+
+    /// A grouped delivery of `n` accepted lines judged on its own context.
+    fn grouped(tid: &str, n: usize, first: i64, body_hash: &str) -> GroupedDelivery {
+        let now = t("2024-01-02T12:00:00Z");
+        let lines = accepted_delivery(tid, n, first, 1, now).lines;
+        let tid_owned = tid.to_owned();
+        GroupedDelivery {
+            saad_siret: SAAD_A.to_owned(),
+            transmission_id: tid.to_owned(),
+            body_hash: body_hash.to_owned(),
+            lines,
+            now,
+            judge: Box::new(move |context, _lines| {
+                let built = accepted_delivery(&tid_owned, n, first, context.next_sequence, now);
+                Ok(Judged {
+                    result: built.result,
+                    receipt_json: built.receipt,
+                })
+            }),
+        }
+    }
+
+    pub async fn concurrent_grouped_deliveries_are_each_stored_exactly_once(store: &Store) {
+        let mut tasks = Vec::new();
+        // 40 transmissions, each posted twice at the same time.
+        for copy in 0..2 {
+            for k in 0..40i64 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let tid = format!("G{k}");
+                    let outcome = store
+                        .ingest_grouped(grouped(&tid, 3, k * 3, "same-body"))
+                        .await
+                        .expect("grouped ingest");
+                    (k, copy, outcome)
+                }));
+            }
+        }
+        let mut stored = BTreeSet::new();
+        let mut replayed = 0;
+        for task in tasks {
+            let (k, _copy, outcome) = task.await.unwrap();
+            match outcome {
+                CommitOutcome::Stored => assert!(stored.insert(k), "G{k} stored twice"),
+                CommitOutcome::AlreadyStored { body_hash, .. } => {
+                    assert_eq!(body_hash, "same-body");
+                    replayed += 1;
+                }
+            }
+        }
+        assert_eq!(stored.len(), 40);
+        assert_eq!(replayed, 40);
+        assert_eq!(count(store, "SELECT COUNT(*) FROM receipts").await, 40);
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            120
+        );
+        assert_eq!(
+            count(
+                store,
+                "SELECT COUNT(DISTINCT sequence) FROM intervention_versions"
+            )
+            .await,
+            120
+        );
+        assert_eq!(count(store, RAW_SIDES).await, 240);
+    }
+
+    pub async fn a_failing_delivery_in_a_group_does_not_affect_the_others(store: &Store) {
+        let mut tasks = Vec::new();
+        for k in 0..20i64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let tid = format!("F{k}");
+                let mut delivery = grouped(&tid, 2, k * 2, "h");
+                if k % 5 == 2 {
+                    // The judge refuses this one.
+                    delivery.judge = Box::new(|_, _| Err("judge refused".into()));
+                } else if k % 5 == 3 {
+                    // The judge panics: only this delivery fails.
+                    delivery.judge = Box::new(|_, _| panic!("a bug in the checks"));
+                } else if k % 5 == 4 {
+                    // This one is refused by storage after its receipt was
+                    // written (a stale acceptance sequence): rolled back to
+                    // its savepoint.
+                    let now = t("2024-01-02T12:00:00Z");
+                    delivery.judge = Box::new(move |_, _| {
+                        let built = accepted_delivery("STALE", 2, 1_000 + k, 0, now);
+                        Ok(Judged {
+                            result: built.result,
+                            receipt_json: built.receipt,
+                        })
+                    });
+                }
+                (k, store.ingest_grouped(delivery).await)
+            }));
+        }
+        for task in tasks {
+            let (k, outcome) = task.await.unwrap();
+            match k % 5 {
+                2 | 3 => assert!(
+                    matches!(outcome, Err(GroupError::Judge(_))),
+                    "F{k}: {outcome:?}"
+                ),
+                4 => assert!(
+                    matches!(outcome, Err(GroupError::Store(StoreError::Conflict(_)))),
+                    "F{k}: {outcome:?}"
+                ),
+                _ => assert!(
+                    matches!(outcome, Ok(CommitOutcome::Stored)),
+                    "F{k}: {outcome:?}"
+                ),
+            }
+        }
+        assert_eq!(count(store, "SELECT COUNT(*) FROM receipts").await, 8);
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            16
+        );
+        for k in [2, 3, 4, 7, 8, 9] {
+            assert_eq!(
+                store.get_receipt(SAAD_A, &format!("F{k}")).await.unwrap(),
+                None
+            );
+        }
     }
 
     pub async fn a_context_loaded_before_another_commit_is_refused(store: &Store) {
@@ -698,6 +917,10 @@ on_both_backends!(
     two_racing_stores_of_one_transmission_leave_one_copy,
     raw_stamps_cannot_be_updated,
     raw_stamps_cannot_be_deleted,
+    raw_sides_stored_before_the_schema_change_are_still_priors,
+    a_new_raw_side_of_a_known_line_is_a_new_version_row,
+    concurrent_grouped_deliveries_are_each_stored_exactly_once,
+    a_failing_delivery_in_a_group_does_not_affect_the_others,
     a_context_loaded_before_another_commit_is_refused,
     withdrawal_and_rejections_are_recorded,
     accepted_interventions_of_a_month_stream_in_start_order,

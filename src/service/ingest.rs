@@ -4,7 +4,10 @@
 //! already stored.
 //!
 //! Nothing is acknowledged before it is committed: the receipt is returned
-//! only after `commit` succeeded.
+//! only after the (possibly shared, see `storage::group`) transaction
+//! committed.
+
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -12,7 +15,9 @@ use crate::domain::checks::check_delivery;
 use crate::domain::model::InterventionSubmission;
 use crate::domain::params::{ParameterError, Parameters};
 use crate::domain::types::Siret;
-use crate::storage::{CommitOutcome, DeliveryCommit, Store, StoreError};
+use crate::storage::{
+    CommitOutcome, GroupError, GroupedDelivery, Judge, Judged, Store, StoreError,
+};
 
 use super::receipt::Receipt;
 
@@ -59,13 +64,19 @@ pub enum IngestError {
 /// `body_hash` identifies the request body, so that a re-send of the same
 /// transmission id with other content answers a conflict instead of the
 /// first receipt.
+///
+/// The delivery goes through the store's group committer
+/// ([`Store::ingest_grouped`]): it is judged and written inside a
+/// transaction it may share with deliveries posted at the same time (a
+/// savepoint each, so another delivery's failure does not touch it), and
+/// this returns only after that transaction committed.
 pub async fn ingest_delivery(
     store: &Store,
-    params: &Parameters,
+    params: Arc<Parameters>,
     saad: &Siret,
     transmission_id: &str,
     body_hash: &str,
-    lines: &[InterventionSubmission],
+    lines: Vec<InterventionSubmission>,
     now: DateTime<Utc>,
 ) -> Result<Ingested, IngestError> {
     if let Some(stored) = store.get_receipt(saad.as_str(), transmission_id).await? {
@@ -76,30 +87,51 @@ pub async fn ingest_delivery(
             body_hash,
         );
     }
-    let mut tx = store.begin_ingest().await?;
-    let context = tx.load_context(saad.as_str(), lines, now).await?;
-    let result = match check_delivery(&context, params, saad, lines) {
-        Ok(result) => result,
-        Err(error) => {
-            tx.rollback().await?;
-            return Err(error.into());
+    let built: Arc<Mutex<Option<Receipt>>> = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&built);
+    let judge_saad = saad.clone();
+    let judge_tid = transmission_id.to_owned();
+    let judge: Judge = Box::new(move |context, lines| {
+        let result = check_delivery(context, &params, &judge_saad, lines)?;
+        let receipt = Receipt::build(&judge_tid, now, &result.outcomes, &params);
+        let receipt_json = serde_json::to_string(&receipt)?;
+        if let Ok(mut slot) = slot.lock() {
+            *slot = Some(receipt);
         }
-    };
-    let receipt = Receipt::build(transmission_id, now, &result.outcomes, params);
-    let receipt_json = serde_json::to_string(&receipt)?;
-    let outcome = tx
-        .commit(DeliveryCommit {
-            saad_siret: saad.as_str(),
-            transmission_id,
-            body_hash,
-            receipt_json: &receipt_json,
-            lines,
-            result: &result,
-            now,
+        Ok(Judged {
+            result,
+            receipt_json,
         })
-        .await?;
+    });
+    let outcome = store
+        .ingest_grouped(GroupedDelivery {
+            saad_siret: saad.as_str().to_owned(),
+            transmission_id: transmission_id.to_owned(),
+            body_hash: body_hash.to_owned(),
+            lines,
+            now,
+            judge,
+        })
+        .await
+        .map_err(|error| match error {
+            GroupError::Store(store) => IngestError::Store(store),
+            GroupError::Judge(judge) => match judge.downcast::<ParameterError>() {
+                Ok(parameters) => IngestError::Parameters(*parameters),
+                Err(other) => match other.downcast::<serde_json::Error>() {
+                    Ok(json) => IngestError::CorruptReceipt(*json),
+                    Err(other) => IngestError::Store(StoreError::other(other.to_string())),
+                },
+            },
+        })?;
     match outcome {
-        CommitOutcome::Stored => Ok(Ingested::Stored(receipt)),
+        CommitOutcome::Stored => {
+            let receipt = built
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .ok_or_else(|| StoreError::other("stored delivery without its receipt"))?;
+            Ok(Ingested::Stored(receipt))
+        }
         CommitOutcome::AlreadyStored {
             receipt_json,
             body_hash: first_hash,

@@ -28,11 +28,13 @@ use crate::domain::time::Period;
 use crate::domain::types::{AidType, YearMonth};
 
 mod error;
+mod group;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
 
 pub use error::StoreError;
+pub use group::{GroupError, GroupedDelivery, Judge, JudgeError, Judged, MAX_GROUP_LINES};
 
 /// Result of a storage operation.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -690,6 +692,21 @@ impl Store {
         .await
     }
 
+    /// Ingests a delivery through the group committer: it shares one
+    /// transaction with the deliveries queued at the same time (a savepoint
+    /// each), and the answer comes only after that transaction committed.
+    /// See `group.rs`.
+    pub async fn ingest_grouped(
+        &self,
+        delivery: GroupedDelivery,
+    ) -> Result<CommitOutcome, GroupError> {
+        let committer = match self {
+            Store::Sqlite(s) => s.group.clone(),
+            Store::Postgres(s) => s.group.clone(),
+        };
+        committer.submit(self, delivery).await
+    }
+
     /// Commits a judged delivery in its own ingestion transaction (for a
     /// caller that judged on a context loaded earlier; the sequence check
     /// refuses a stale context with `Conflict`).
@@ -925,6 +942,47 @@ impl IngestTx {
         match self {
             IngestTx::Sqlite(t) => t.commit(delivery).await,
             IngestTx::Postgres(t) => t.commit(delivery).await,
+        }
+    }
+
+    /// Writes the delivery without committing (group commit); nothing is
+    /// written when the transmission is already stored.
+    pub async fn write(&mut self, delivery: DeliveryCommit<'_>) -> StoreResult<CommitOutcome> {
+        match self {
+            IngestTx::Sqlite(t) => t.write(delivery).await,
+            IngestTx::Postgres(t) => t.write(delivery).await,
+        }
+    }
+
+    /// Commits everything written.
+    pub async fn finish(self) -> StoreResult<()> {
+        match self {
+            IngestTx::Sqlite(t) => t.finish().await,
+            IngestTx::Postgres(t) => t.finish().await,
+        }
+    }
+
+    /// Opens the per-delivery savepoint of a group.
+    pub async fn savepoint(&mut self) -> StoreResult<()> {
+        match self {
+            IngestTx::Sqlite(t) => t.savepoint().await,
+            IngestTx::Postgres(t) => t.savepoint().await,
+        }
+    }
+
+    /// Keeps what was written since the savepoint.
+    pub async fn release_savepoint(&mut self) -> StoreResult<()> {
+        match self {
+            IngestTx::Sqlite(t) => t.release_savepoint().await,
+            IngestTx::Postgres(t) => t.release_savepoint().await,
+        }
+    }
+
+    /// Undoes what was written since the savepoint.
+    pub async fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        match self {
+            IngestTx::Sqlite(t) => t.rollback_to_savepoint().await,
+            IngestTx::Postgres(t) => t.rollback_to_savepoint().await,
         }
     }
 

@@ -14,7 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::StoreConfig;
-use super::rows::{CurrentRow, RawRow, VersionRow};
+use super::rows::{CurrentRow, VersionRow};
 
 type Db = Postgres;
 type DbRow = sqlx::postgres::PgRow;
@@ -31,6 +31,15 @@ macro_rules! in_list {
     };
 }
 
+/// `column IN (SELECT unnest(list))`: a semi-join the planner can run as
+/// index probes or a hash, for long lists on big tables (a 10 000-element
+/// `= ANY` evaluated per row of a million-row scan is what it replaces).
+macro_rules! in_set {
+    ($column:literal, $param:literal) => {
+        concat!($column, " IN (SELECT unnest(", $param, "::text[]))")
+    };
+}
+
 /// A list parameter for [`in_list!`]: a text array.
 fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<Vec<String>> {
     Ok(items.into_iter().map(str::to_owned).collect())
@@ -41,6 +50,7 @@ fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<Vec<S
 pub struct PgStore {
     pub(crate) pool: PgPool,
     pub(crate) financer_id: String,
+    pub(crate) group: super::group::GroupCommitter,
     lock_timeout: std::time::Duration,
 }
 
@@ -56,6 +66,7 @@ impl PgStore {
         Ok(Self {
             pool,
             financer_id: config.financer_id.clone(),
+            group: super::group::GroupCommitter::default(),
             lock_timeout: config.busy_timeout,
         })
     }
@@ -111,37 +122,83 @@ fn get_dec_opt(row: &DbRow, column: &str) -> StoreResult<Option<Decimal>> {
     get(row, column)
 }
 
-async fn insert_raw(
-    conn: &mut Conn,
-    financer_id: &str,
-    saad_siret: &str,
-    transmission_id: &str,
-    rows: &[RawRow],
-) -> StoreResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let line_ids: Vec<&str> = rows.iter().map(|r| r.line_id.as_str()).collect();
-    let sides: Vec<&str> = rows.iter().map(|r| r.side).collect();
-    let stamps: Vec<&str> = rows.iter().map(|r| r.stamp.as_str()).collect();
-    let received: Vec<DateTime<Utc>> = rows.iter().map(|r| r.received_at).collect();
-    sqlx::query(
-        "INSERT INTO raw_stamps (line_id, side, stamp, received_at, financer_id, saad_siret, transmission_id) \
-         SELECT u.*, $1, $2, $3 FROM UNNEST($4::text[], $5::text[], $6::text[], $7::timestamptz[]) AS u \
-         ON CONFLICT (financer_id, saad_siret, line_id, side) DO NOTHING",
-    )
-    .bind(financer_id)
-    .bind(saad_siret)
-    .bind(transmission_id)
-    .bind(line_ids)
-    .bind(sides)
-    .bind(stamps)
-    .bind(received)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// One field of a `COPY … FROM STDIN` text-format row: `\N` for NULL,
+/// backslash, tab, newline and carriage return escaped.
+trait CopyField {
+    fn put(&self, out: &mut String);
 }
 
+impl CopyField for str {
+    fn put(&self, out: &mut String) {
+        for c in self.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                other => out.push(other),
+            }
+        }
+    }
+}
+
+impl CopyField for String {
+    fn put(&self, out: &mut String) {
+        self.as_str().put(out);
+    }
+}
+
+impl CopyField for i64 {
+    fn put(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = write!(out, "{self}");
+    }
+}
+
+impl CopyField for bool {
+    fn put(&self, out: &mut String) {
+        out.push(if *self { 't' } else { 'f' });
+    }
+}
+
+impl CopyField for DateTime<Utc> {
+    fn put(&self, out: &mut String) {
+        use std::fmt::Write;
+        // ISO 8601 in UTC, microseconds: exactly what timestamptz keeps.
+        let _ = write!(out, "{}", self.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+    }
+}
+
+impl<T: CopyField + ?Sized> CopyField for &T {
+    fn put(&self, out: &mut String) {
+        (**self).put(out);
+    }
+}
+
+impl<T: CopyField> CopyField for Option<T> {
+    fn put(&self, out: &mut String) {
+        match self {
+            Some(value) => value.put(out),
+            None => out.push_str("\\N"),
+        }
+    }
+}
+
+fn copy_row(out: &mut String, fields: &[&dyn CopyField]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        field.put(out);
+    }
+    out.push('\n');
+}
+
+/// Bytes sent per `CopyData` message (the buffer is flushed at this size).
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Version rows go in with `COPY … FROM STDIN` (text format): the fastest
+/// bulk path PostgreSQL has, faster than `INSERT … SELECT FROM UNNEST`.
 async fn insert_versions(
     conn: &mut Conn,
     financer_id: &str,
@@ -153,50 +210,76 @@ async fn insert_versions(
     if rows.is_empty() {
         return Ok(());
     }
-    fn col<'a, T>(rows: &'a [VersionRow], f: impl Fn(&'a VersionRow) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY intervention_versions (financer_id, saad_siret, transmission_id, received_at, id, line_id, \
+             line_no, action, status, reasons, warnings, plan_ref, beneficiary_id, worker_id, counted_start, \
+             counted_end, counted_minutes, rounded_minutes, corrected, declarative, correction_reason, \
+             corrected_start, corrected_end, timesheet_ref, raw_received_at, sequence, month, fingerprint, \
+             raw_start, raw_start_received_at, raw_end, raw_end_received_at) FROM STDIN",
+        )
+        .await?;
+    let mut buffer = String::with_capacity(COPY_CHUNK + 4096);
+    let sent: StoreResult<()> = async {
+        for r in rows {
+            copy_row(
+                &mut buffer,
+                &[
+                    &financer_id,
+                    &saad_siret,
+                    &transmission_id,
+                    &received_at,
+                    &r.id,
+                    &r.line_id,
+                    &r.line_no,
+                    &r.action,
+                    &r.status,
+                    &r.reasons,
+                    &r.warnings,
+                    &r.plan_ref.as_deref(),
+                    &r.beneficiary_id.as_deref(),
+                    &r.worker_id.as_deref(),
+                    &r.counted_start.as_ref(),
+                    &r.counted_end.as_ref(),
+                    &r.counted_minutes,
+                    &r.rounded_minutes,
+                    &r.corrected,
+                    &r.declarative,
+                    &r.correction_reason.as_deref(),
+                    &r.corrected_start.as_deref(),
+                    &r.corrected_end.as_deref(),
+                    &r.timesheet_ref.as_deref(),
+                    &r.raw_received_at.as_ref(),
+                    &r.sequence.as_ref(),
+                    &r.month,
+                    &r.fingerprint.as_deref(),
+                    &r.raw_start.as_deref(),
+                    &r.raw_start_received_at.as_ref(),
+                    &r.raw_end.as_deref(),
+                    &r.raw_end_received_at.as_ref(),
+                ],
+            );
+            if buffer.len() >= COPY_CHUNK {
+                copy.send(std::mem::take(&mut buffer).into_bytes()).await?;
+                buffer.reserve(COPY_CHUNK + 4096);
+            }
+        }
+        if !buffer.is_empty() {
+            copy.send(buffer.into_bytes()).await?;
+        }
+        Ok(())
     }
-    sqlx::query(
-        "INSERT INTO intervention_versions (id, line_id, line_no, action, status, reasons, warnings, plan_ref, \
-         beneficiary_id, worker_id, counted_start, counted_end, counted_minutes, rounded_minutes, corrected, \
-         declarative, correction_reason, corrected_start, corrected_end, timesheet_ref, raw_received_at, sequence, \
-         month, fingerprint, financer_id, saad_siret, transmission_id, received_at) \
-         SELECT u.*, $1, $2, $3, $4 FROM UNNEST($5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::text[], \
-         $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[], \
-         $17::bigint[], $18::bigint[], $19::boolean[], $20::boolean[], $21::text[], $22::text[], $23::text[], \
-         $24::text[], $25::timestamptz[], $26::bigint[], $27::text[], $28::text[]) AS u",
-    )
-    .bind(financer_id)
-    .bind(saad_siret)
-    .bind(transmission_id)
-    .bind(received_at)
-    .bind(col(rows, |r| r.id))
-    .bind(col(rows, |r| r.line_id.as_str()))
-    .bind(col(rows, |r| r.line_no))
-    .bind(col(rows, |r| r.action))
-    .bind(col(rows, |r| r.status))
-    .bind(col(rows, |r| r.reasons.as_str()))
-    .bind(col(rows, |r| r.warnings.as_str()))
-    .bind(col(rows, |r| r.plan_ref.as_deref()))
-    .bind(col(rows, |r| r.beneficiary_id.as_deref()))
-    .bind(col(rows, |r| r.worker_id.as_deref()))
-    .bind(col(rows, |r| r.counted_start))
-    .bind(col(rows, |r| r.counted_end))
-    .bind(col(rows, |r| r.counted_minutes))
-    .bind(col(rows, |r| r.rounded_minutes))
-    .bind(col(rows, |r| r.corrected))
-    .bind(col(rows, |r| r.declarative))
-    .bind(col(rows, |r| r.correction_reason.as_deref()))
-    .bind(col(rows, |r| r.corrected_start.as_deref()))
-    .bind(col(rows, |r| r.corrected_end.as_deref()))
-    .bind(col(rows, |r| r.timesheet_ref.as_deref()))
-    .bind(col(rows, |r| r.raw_received_at))
-    .bind(col(rows, |r| r.sequence))
-    .bind(col(rows, |r| r.month.as_str()))
-    .bind(col(rows, |r| r.fingerprint.as_deref()))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await;
+    match sent {
+        Ok(()) => {
+            copy.finish().await?;
+            Ok(())
+        }
+        Err(error) => {
+            let _ = copy.abort("bulk insert failed").await;
+            Err(error)
+        }
+    }
 }
 
 async fn upsert_current(

@@ -40,6 +40,12 @@ pub(crate) struct VersionRow {
     pub sequence: Option<i64>,
     pub month: String,
     pub fingerprint: Option<String>,
+    /// Raw start side received for the first time with this version.
+    pub raw_start: Option<String>,
+    pub raw_start_received_at: Option<DateTime<Utc>>,
+    /// Raw end side received for the first time with this version.
+    pub raw_end: Option<String>,
+    pub raw_end_received_at: Option<DateTime<Utc>>,
 }
 
 /// One row of `current_interventions`.
@@ -59,15 +65,6 @@ pub(crate) struct CurrentRow {
     pub fingerprint: Option<String>,
 }
 
-/// One row of `raw_stamps`.
-#[derive(Debug, Clone)]
-pub(crate) struct RawRow {
-    pub line_id: String,
-    pub side: &'static str,
-    pub stamp: String,
-    pub received_at: DateTime<Utc>,
-}
-
 /// A withdrawal: the current pointer of `line_id` goes away.
 #[derive(Debug, Clone)]
 pub(crate) struct Withdrawal {
@@ -75,13 +72,13 @@ pub(crate) struct Withdrawal {
     pub version_id: i64,
 }
 
-/// Everything a commit writes besides the receipt and aliases.
+/// Everything a commit writes besides the receipt and aliases. New raw
+/// sides are columns of the version rows (see the 20261123000002 migration).
 #[derive(Debug, Default)]
 pub(crate) struct CommitRows {
     pub versions: Vec<VersionRow>,
     pub current: Vec<CurrentRow>,
     pub withdrawals: Vec<Withdrawal>,
-    pub raw: Vec<RawRow>,
     /// Smallest acceptance sequence handed out by this delivery.
     pub min_sequence: Option<i64>,
 }
@@ -195,6 +192,10 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
             fingerprint: accepted_version
                 .and_then(|a| fingerprints.get(a.line_id.as_str()))
                 .map(|f| (*f).to_owned()),
+            raw_start: None,
+            raw_start_received_at: None,
+            raw_end: None,
+            raw_end_received_at: None,
         });
         if let Some(a) = accepted_version {
             rows.min_sequence = Some(rows.min_sequence.map_or(a.sequence, |m| m.min(a.sequence)));
@@ -246,13 +247,42 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
         }
     }
     rows.current = current;
+    // Each new raw side goes on the first version row of its line id in this
+    // delivery that has no such side yet (version rows follow the outcomes).
+    let mut by_line: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, outcome) in result.outcomes.iter().enumerate() {
+        by_line
+            .entry(outcome.line_id.as_str())
+            .or_default()
+            .push(index);
+    }
     for (line_id, raw) in &result.new_raw {
-        rows.raw.push(RawRow {
-            line_id: line_id.clone(),
-            side: side_code(raw.side),
-            stamp: raw.stamp.to_string(),
-            received_at: raw.received_at,
+        let version = by_line.get(line_id.as_str()).and_then(|indices| {
+            let slot = indices.iter().copied().find(|&i| {
+                rows.versions.get(i).is_some_and(|v| match raw.side {
+                    Side::Start => v.raw_start.is_none(),
+                    Side::End => v.raw_end.is_none(),
+                })
+            })?;
+            rows.versions.get_mut(slot)
         });
+        let Some(version) = version else {
+            return Err(StoreError::other(format!(
+                "ingest result stores a raw {} side for line '{line_id}' that no free line of the delivery carries",
+                side_code(raw.side)
+            )));
+        };
+        let stamp = Some(raw.stamp.to_string());
+        match raw.side {
+            Side::Start => {
+                version.raw_start = stamp;
+                version.raw_start_received_at = Some(raw.received_at);
+            }
+            Side::End => {
+                version.raw_end = stamp;
+                version.raw_end_received_at = Some(raw.received_at);
+            }
+        }
     }
     Ok(rows)
 }

@@ -1239,41 +1239,96 @@ impl IngestTx {
         let events = events_on(conn, &financer, plan_beneficiaries.iter().copied()).await?;
 
         // Priors: raw sides and current accepted version of each line id (this SAAD).
-        let raw_rows = sqlx::query(concat!(
-            "SELECT line_id, side, stamp, received_at FROM raw_stamps \
-             WHERE financer_id = $1 AND saad_siret = $2 AND ",
-            in_list!("line_id", "$3")
+        // Raw sides are columns of the version row that first brought them;
+        // sides stored before that schema change are in `raw_stamps`.
+        let line_list = list_param(line_ids.iter().copied())?;
+        let version_raw_rows = sqlx::query(concat!(
+            "SELECT id, line_id, raw_start, raw_start_received_at, raw_end, raw_end_received_at \
+             FROM intervention_versions \
+             WHERE financer_id = $1 AND saad_siret = $2 AND (raw_start IS NOT NULL OR raw_end IS NOT NULL) AND ",
+            in_set!("line_id", "$3")
         ))
         .bind(&financer)
         .bind(saad_siret)
-        .bind(list_param(line_ids.iter().copied())?)
+        .bind(line_list.clone())
         .fetch_all(&mut *conn)
         .await?;
+        // Oldest version first (the first reception is the evidence), sorted
+        // here: an `ORDER BY id` lets PostgreSQL's planner walk the primary
+        // key of every version instead of the (saad, line_id) index.
+        let mut version_raw_rows = version_raw_rows
+            .into_iter()
+            .map(|row| Ok((get::<i64>(&row, "id")?, row)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        version_raw_rows.sort_by_key(|(id, _)| *id);
+        let mut raw_found: Vec<(String, &'static str, String, DateTime<Utc>)> = Vec::new();
+        for (_, row) in &version_raw_rows {
+            let line_id: String = get(row, "line_id")?;
+            for (side, stamp, received) in [
+                ("start", "raw_start", "raw_start_received_at"),
+                ("end", "raw_end", "raw_end_received_at"),
+            ] {
+                if let (Some(stamp), Some(received)) =
+                    (get::<Option<String>>(row, stamp)?, get_ts_opt(row, received)?)
+                {
+                    raw_found.push((line_id.clone(), side, stamp, received));
+                }
+            }
+        }
+        let legacy_raw: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM raw_stamps WHERE financer_id = $1 AND saad_siret = $2)",
+        )
+        .bind(&financer)
+        .bind(saad_siret)
+        .fetch_one(&mut *conn)
+        .await?;
+        if legacy_raw {
+            let legacy_rows = sqlx::query(concat!(
+                "SELECT line_id, side, stamp, received_at FROM raw_stamps \
+                 WHERE financer_id = $1 AND saad_siret = $2 AND ",
+                in_set!("line_id", "$3")
+            ))
+            .bind(&financer)
+            .bind(saad_siret)
+            .bind(line_list.clone())
+            .fetch_all(&mut *conn)
+            .await?;
+            // Legacy sides are older than any side on a version row: first.
+            let mut legacy = Vec::with_capacity(legacy_rows.len());
+            for row in &legacy_rows {
+                let side = rows::side_code(rows::parse_side(&get::<String>(row, "side")?)?);
+                legacy.push((get(row, "line_id")?, side, get(row, "stamp")?, get_ts(row, "received_at")?));
+            }
+            legacy.append(&mut raw_found);
+            raw_found = legacy;
+        }
         let current_rows = sqlx::query(concat!(
             "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
              plan_ref, sequence, rounded_minutes, corrected, fingerprint FROM current_interventions \
              WHERE financer_id = $1 AND saad_siret = $2 AND ",
-            in_list!("line_id", "$3")
+            in_set!("line_id", "$3")
         ))
         .bind(&financer)
         .bind(saad_siret)
-        .bind(list_param(line_ids.iter().copied())?)
+        .bind(line_list)
         .fetch_all(&mut *conn)
         .await?;
         let mut priors: BTreeMap<String, PriorIntervention> = BTreeMap::new();
-        for row in &raw_rows {
-            let line_id: String = get(row, "line_id")?;
-            let stamp: String = get(row, "stamp")?;
-            let raw = RawStamp {
-                side: rows::parse_side(&get::<String>(row, "side")?)?,
-                stamp: Stamp::parse(&stamp).map_err(|e| StoreError::corrupt(e.to_string()))?,
-                received_at: get_ts(row, "received_at")?,
-            };
+        for (line_id, side, stamp, received_at) in raw_found {
+            let side = rows::parse_side(side)?;
             let prior = priors.entry(line_id.clone()).or_insert_with(|| PriorIntervention {
                 line_id,
                 ..PriorIntervention::default()
             });
-            prior.raw.push(raw);
+            // The first reception of a side is the evidence; a later copy is ignored.
+            if prior.raw.iter().any(|r| r.side == side) {
+                continue;
+            }
+            prior.raw.push(RawStamp {
+                side,
+                stamp: Stamp::parse(&stamp).map_err(|e| StoreError::corrupt(e.to_string()))?,
+                received_at,
+            });
         }
         for row in &current_rows {
             let accepted = accepted_from_row(row)?;
@@ -1372,6 +1427,44 @@ impl IngestTx {
     /// Writes the delivery in this transaction and commits (see
     /// `crate::storage::IngestTx::commit`).
     pub async fn commit(mut self, delivery: DeliveryCommit<'_>) -> StoreResult<CommitOutcome> {
+        let outcome = self.write(delivery).await?;
+        match outcome {
+            CommitOutcome::Stored => self.tx.commit().await?,
+            // Nothing was written: give the transaction (and the lock) back.
+            CommitOutcome::AlreadyStored { .. } => self.tx.rollback().await?,
+        }
+        Ok(outcome)
+    }
+
+    /// Commits what was written (group commit: several deliveries).
+    pub async fn finish(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Opens a savepoint: a delivery of a group that fails is rolled back
+    /// to it without touching the others.
+    pub async fn savepoint(&mut self) -> StoreResult<()> {
+        sqlx::query("SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Keeps what was written since the savepoint.
+    pub async fn release_savepoint(&mut self) -> StoreResult<()> {
+        sqlx::query("RELEASE SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Undoes what was written since the savepoint (and releases it).
+    pub async fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        sqlx::query("ROLLBACK TO SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
+        sqlx::query("RELEASE SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Writes the delivery in this transaction without committing; nothing is
+    /// written when the transmission is already stored (`AlreadyStored`).
+    pub async fn write(&mut self, delivery: DeliveryCommit<'_>) -> StoreResult<CommitOutcome> {
         let financer = self.financer_id.clone();
         let conn: &mut Conn = &mut self.tx;
         // The receipt first: the unique key decides who stores the transmission.
@@ -1394,7 +1487,6 @@ impl IngestTx {
             let stored = receipt_on(conn, &financer, delivery.saad_siret, delivery.transmission_id)
                 .await?
                 .ok_or_else(|| StoreError::other("receipt vanished after a unique conflict"))?;
-            self.tx.rollback().await?;
             return Ok(CommitOutcome::AlreadyStored {
                 receipt_json: stored.receipt_json,
                 body_hash: stored.body_hash,
@@ -1417,7 +1509,6 @@ impl IngestTx {
                 )));
             }
         }
-        insert_raw(conn, &financer, delivery.saad_siret, delivery.transmission_id, &rows.raw).await?;
         insert_versions(
             conn,
             &financer,
@@ -1466,7 +1557,6 @@ impl IngestTx {
             .execute(&mut *conn)
             .await?;
         }
-        self.tx.commit().await?;
         Ok(CommitOutcome::Stored)
     }
 

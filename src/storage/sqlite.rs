@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection};
 
 use super::StoreConfig;
-use super::rows::{CurrentRow, RawRow, VersionRow};
+use super::rows::{CurrentRow, VersionRow};
 
 type Db = Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
@@ -34,6 +34,13 @@ macro_rules! in_list {
     };
 }
 
+/// Same as [`in_list!`] on SQLite (already a subquery).
+macro_rules! in_set {
+    ($column:literal, $param:literal) => {
+        in_list!($column, $param)
+    };
+}
+
 /// A list parameter for [`in_list!`]: a JSON array of strings.
 fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<String> {
     super::rows::json_list(items)
@@ -44,6 +51,7 @@ fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<Strin
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     pub(crate) financer_id: String,
+    pub(crate) group: super::group::GroupCommitter,
 }
 
 impl SqliteStore {
@@ -63,6 +71,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             financer_id: config.financer_id.clone(),
+            group: super::group::GroupCommitter::default(),
         })
     }
 
@@ -121,44 +130,23 @@ fn get_dec_opt(row: &DbRow, column: &str) -> StoreResult<Option<Decimal>> {
         .transpose()
 }
 
-/// Rows are shipped to SQLite as one JSON array of arrays per statement and
-/// unpacked with `json_each` (the SQLite counterpart of PostgreSQL's
-/// `UNNEST`): one bound parameter instead of one per value, so no bind limit
-/// and no per-value copies. Chunked to bound memory.
-const ROWS_PER_STATEMENT: usize = 10_000;
+/// SQLite's bound-variable limit (`SQLITE_MAX_VARIABLE_NUMBER`, 32 766
+/// since 3.32): bulk inserts are multi-row `INSERT … VALUES (…), (…)` in
+/// chunks of at most this many bound values.
+const MAX_BINDS: usize = 32_766;
 
-fn json_rows<T>(rows: &[T], row: impl Fn(&T) -> serde_json::Value) -> StoreResult<String> {
-    Ok(serde_json::to_string(
-        &rows.iter().map(row).collect::<Vec<_>>(),
-    )?)
+/// Rows per multi-row INSERT for a table of `columns` columns: as many as
+/// the bind limit allows, at most 1 000 (beyond that, longer statements stop
+/// paying: the per-statement cost is already amortised).
+fn rows_per_statement(columns: usize) -> usize {
+    (MAX_BINDS / columns).clamp(1, 1_000)
 }
 
-async fn insert_raw(
-    conn: &mut Conn,
-    financer_id: &str,
-    saad_siret: &str,
-    transmission_id: &str,
-    rows: &[RawRow],
-) -> StoreResult<()> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let data = json_rows(chunk, |r| {
-            serde_json::json!([r.line_id, r.side, r.stamp, ts(r.received_at)])
-        })?;
-        sqlx::query(
-            "INSERT INTO raw_stamps (financer_id, saad_siret, transmission_id, line_id, side, stamp, received_at) \
-             SELECT $1, $2, $3, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 \
-             FROM json_each($4) AS j WHERE true \
-             ON CONFLICT (financer_id, saad_siret, line_id, side) DO NOTHING",
-        )
-        .bind(financer_id)
-        .bind(saad_siret)
-        .bind(transmission_id)
-        .bind(data)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
+const VERSION_COLUMNS: &str = "INSERT INTO intervention_versions (financer_id, saad_siret, transmission_id, \
+     received_at, id, line_id, line_no, action, status, reasons, warnings, plan_ref, beneficiary_id, worker_id, \
+     counted_start, counted_end, counted_minutes, rounded_minutes, corrected, declarative, correction_reason, \
+     corrected_start, corrected_end, timesheet_ref, raw_received_at, sequence, month, fingerprint, raw_start, \
+     raw_start_received_at, raw_end, raw_end_received_at) ";
 
 async fn insert_versions(
     conn: &mut Conn,
@@ -168,52 +156,44 @@ async fn insert_versions(
     received_at: DateTime<Utc>,
     rows: &[VersionRow],
 ) -> StoreResult<()> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let data = json_rows(chunk, |r| {
-            serde_json::json!([
-                r.id,
-                r.line_id,
-                r.line_no,
-                r.action,
-                r.status,
-                r.reasons,
-                r.warnings,
-                r.plan_ref,
-                r.beneficiary_id,
-                r.worker_id,
-                r.counted_start.map(ts),
-                r.counted_end.map(ts),
-                r.counted_minutes,
-                r.rounded_minutes,
-                r.corrected,
-                r.declarative,
-                r.correction_reason,
-                r.corrected_start,
-                r.corrected_end,
-                r.timesheet_ref,
-                r.raw_received_at.map(ts),
-                r.sequence,
-                r.month,
-                r.fingerprint
-            ])
-        })?;
-        sqlx::query(
-            "INSERT INTO intervention_versions (financer_id, saad_siret, transmission_id, received_at, id, line_id, \
-             line_no, action, status, reasons, warnings, plan_ref, beneficiary_id, worker_id, counted_start, \
-             counted_end, counted_minutes, rounded_minutes, corrected, declarative, correction_reason, \
-             corrected_start, corrected_end, timesheet_ref, raw_received_at, sequence, month, fingerprint) \
-             SELECT $1, $2, $3, $4, v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7, \
-             v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, v ->> 15, v ->> 16, v ->> 17, \
-             v ->> 18, v ->> 19, v ->> 20, v ->> 21, v ->> 22, v ->> 23 \
-             FROM (SELECT value AS v FROM json_each($5))",
-        )
-        .bind(financer_id)
-        .bind(saad_siret)
-        .bind(transmission_id)
-        .bind(ts(received_at))
-        .bind(data)
-        .execute(&mut *conn)
-        .await?;
+    let received_at = ts(received_at);
+    for chunk in rows.chunks(rows_per_statement(32)) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(VERSION_COLUMNS);
+        insert.push_values(chunk, |mut b, r| {
+            b.push_bind(financer_id)
+                .push_bind(saad_siret)
+                .push_bind(transmission_id)
+                .push_bind(received_at.as_str())
+                .push_bind(r.id)
+                .push_bind(r.line_id.as_str())
+                .push_bind(r.line_no)
+                .push_bind(r.action)
+                .push_bind(r.status)
+                .push_bind(r.reasons.as_str())
+                .push_bind(r.warnings.as_str())
+                .push_bind(r.plan_ref.as_deref())
+                .push_bind(r.beneficiary_id.as_deref())
+                .push_bind(r.worker_id.as_deref())
+                .push_bind(r.counted_start.map(ts))
+                .push_bind(r.counted_end.map(ts))
+                .push_bind(r.counted_minutes)
+                .push_bind(r.rounded_minutes)
+                .push_bind(r.corrected)
+                .push_bind(r.declarative)
+                .push_bind(r.correction_reason.as_deref())
+                .push_bind(r.corrected_start.as_deref())
+                .push_bind(r.corrected_end.as_deref())
+                .push_bind(r.timesheet_ref.as_deref())
+                .push_bind(r.raw_received_at.map(ts))
+                .push_bind(r.sequence)
+                .push_bind(r.month.as_str())
+                .push_bind(r.fingerprint.as_deref())
+                .push_bind(r.raw_start.as_deref())
+                .push_bind(r.raw_start_received_at.map(ts))
+                .push_bind(r.raw_end.as_deref())
+                .push_bind(r.raw_end_received_at.map(ts));
+        });
+        insert.build().persistent(true).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -224,40 +204,36 @@ async fn upsert_current(
     saad_siret: &str,
     rows: &[CurrentRow],
 ) -> StoreResult<()> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let data = json_rows(chunk, |r| {
-            serde_json::json!([
-                r.line_id,
-                r.version_id,
-                r.sequence,
-                r.plan_ref,
-                r.beneficiary_id,
-                r.worker_id,
-                ts(r.counted_start),
-                ts(r.counted_end),
-                r.rounded_minutes,
-                r.corrected,
-                r.shared_time,
-                r.fingerprint
-            ])
-        })?;
-        sqlx::query(
+    for chunk in rows.chunks(rows_per_statement(14)) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO current_interventions (financer_id, saad_siret, line_id, version_id, sequence, plan_ref, \
              beneficiary_id, worker_id, counted_start, counted_end, rounded_minutes, corrected, shared_time, \
-             fingerprint) \
-             SELECT $1, $2, v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7, v ->> 8, \
-             v ->> 9, v ->> 10, v ->> 11 FROM (SELECT value AS v FROM json_each($3)) WHERE true \
-             ON CONFLICT (financer_id, saad_siret, line_id) DO UPDATE SET version_id = excluded.version_id, \
+             fingerprint) ",
+        );
+        insert.push_values(chunk, |mut b, r| {
+            b.push_bind(financer_id)
+                .push_bind(saad_siret)
+                .push_bind(r.line_id.as_str())
+                .push_bind(r.version_id)
+                .push_bind(r.sequence)
+                .push_bind(r.plan_ref.as_str())
+                .push_bind(r.beneficiary_id.as_str())
+                .push_bind(r.worker_id.as_deref())
+                .push_bind(ts(r.counted_start))
+                .push_bind(ts(r.counted_end))
+                .push_bind(r.rounded_minutes)
+                .push_bind(r.corrected)
+                .push_bind(r.shared_time)
+                .push_bind(r.fingerprint.as_deref());
+        });
+        insert.push(
+            " ON CONFLICT (financer_id, saad_siret, line_id) DO UPDATE SET version_id = excluded.version_id, \
              sequence = excluded.sequence, plan_ref = excluded.plan_ref, beneficiary_id = excluded.beneficiary_id, \
              worker_id = excluded.worker_id, counted_start = excluded.counted_start, \
              counted_end = excluded.counted_end, rounded_minutes = excluded.rounded_minutes, \
              corrected = excluded.corrected, shared_time = excluded.shared_time, fingerprint = excluded.fingerprint",
-        )
-        .bind(financer_id)
-        .bind(saad_siret)
-        .bind(data)
-        .execute(&mut *conn)
-        .await?;
+        );
+        insert.build().persistent(true).execute(&mut *conn).await?;
     }
     Ok(())
 }

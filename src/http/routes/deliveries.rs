@@ -9,15 +9,19 @@
 //! [`ingest_delivery`]. Every rule lives in the domain.
 //!
 //! Choices (see docs/deliveries.md):
-//! - the body is accumulated chunk by chunk up to its limit
+//! - the body is read chunk by chunk up to its limit
 //!   (`BodyLimits::delivery_bytes` for XML, `BodyLimits::default_bytes` for
-//!   JSON), then read by the streaming [`DeliveryReader`]; 413 past the limit;
+//!   JSON), 413 past it; an XML body is spooled to a temporary file past
+//!   256 KiB and read from there by the streaming [`DeliveryReader`] on a
+//!   blocking thread, so only its parsed lines are held in memory;
 //! - a JSON body that is not well-formed or lacks a required field is 400
 //!   `invalid_json`; a well-formed line with an unusable value (a worker id
 //!   that is not one, a date-time that does not parse) rejects only that line
 //!   with `INVALID_MESSAGE`, like an unusable ESPPADOM message;
 //! - a re-sent body is "the same" when its bytes are the same.
 
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderMap};
@@ -25,6 +29,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use tempfile::SpooledTempFile;
 
 use crate::domain::model::{InterventionSubmission, LineStatus, MessageProblem};
 use crate::domain::time::Stamp;
@@ -65,25 +70,40 @@ pub async fn post_delivery(
         BodyKind::Xml => limits.delivery_bytes,
         BodyKind::Json => limits.default_bytes,
     };
-    let (body, body_hash) = read_body(payload, limit).await?;
-    let started = Instant::now();
-    let now = clock.now();
-
-    let (transmission_id, lines) = match kind {
+    let (transmission_id, body_hash, lines, now, started) = match kind {
         BodyKind::Xml => {
-            let lines = xml_lines(&body, siret, limits.delivery_bytes)?;
-            let id = idempotency_key
-                .or_else(|| lines.first().and_then(|(tid, _)| tid.clone()))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "no transmission id: the DELIVERY has no SpecifiedTransactionID in its first message and the request has no Idempotency-Key header",
-                        None,
-                    )
-                })?;
-            (id, lines.into_iter().map(|(_, line)| line).collect())
+            // Spooled to a temporary file past SPOOL_IN_MEMORY bytes, then
+            // read by the streaming reader on a blocking thread: a large
+            // DELIVERY is never held in memory, only its parsed lines.
+            let mut spool = SpooledTempFile::new(SPOOL_IN_MEMORY);
+            let body_hash = read_body(payload, limit, &mut spool).await?;
+            let (now, started) = (clock.now(), Instant::now());
+            let token_siret = siret.to_owned();
+            let max_bytes = limits.delivery_bytes;
+            let (first_tid, lines) = web::block(move || {
+                spool.seek(SeekFrom::Start(0)).map_err(ApiError::internal)?;
+                xml_lines(
+                    BufReader::with_capacity(64 * 1024, spool),
+                    &token_siret,
+                    max_bytes,
+                )
+            })
+            .await
+            .map_err(ApiError::internal)??;
+            let id = idempotency_key.or(first_tid).ok_or_else(|| {
+                ApiError::bad_request(
+                    "no transmission id: the DELIVERY has no SpecifiedTransactionID in its first message and the request has no Idempotency-Key header",
+                    None,
+                )
+            })?;
+            (id, body_hash, lines, now, started)
         }
         BodyKind::Json => {
+            let mut body = Vec::new();
+            let body_hash = read_body(payload, limit, &mut body).await?;
+            let (now, started) = (clock.now(), Instant::now());
             let delivery: JsonDelivery = parse_json(&body)?;
+            drop(body);
             if let Some(key) = &idempotency_key
                 && *key != delivery.transmission_id
             {
@@ -101,17 +121,17 @@ pub async fn post_delivery(
                 .enumerate()
                 .map(|(index, line)| line.into_submission(index))
                 .collect();
-            (delivery.transmission_id, lines)
+            (delivery.transmission_id, body_hash, lines, now, started)
         }
     };
 
     let ingested = ingest_delivery(
         &state.store,
-        &state.params,
+        Arc::clone(&state.params),
         &saad,
         &transmission_id,
         &body_hash,
-        &lines,
+        lines,
         now,
     )
     .await
@@ -190,37 +210,47 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key))
 }
 
-/// Reads the body chunk by chunk, refusing it (413) as soon as it passes
-/// `limit`, and hashes it as it arrives (hex SHA-256).
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u8>, String), ApiError> {
-    let mut body = Vec::new();
+/// Bytes of an XML body kept in memory before it is spooled to a temporary
+/// file.
+const SPOOL_IN_MEMORY: usize = 256 * 1024;
+
+/// Reads the body chunk by chunk into `sink`, refusing it (413) as soon as
+/// it passes `limit`, and hashes it as it arrives (hex SHA-256).
+async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    sink: &mut impl Write,
+) -> Result<String, ApiError> {
+    let mut received = 0usize;
     let mut hasher = Sha256::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request(format!("the request body could not be read: {e}"), None)
         })?;
-        if body.len() + chunk.len() > limit {
+        received += chunk.len();
+        if received > limit {
             return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
         }
         hasher.update(&chunk);
-        body.extend_from_slice(&chunk);
+        sink.write_all(&chunk).map_err(ApiError::internal)?;
     }
-    Ok((body, hex::encode(hasher.finalize())))
+    Ok(hex::encode(hasher.finalize()))
 }
 
-/// Reads a DELIVERY: per message its `SpecifiedTransactionID` and the
-/// submission. A message naming another SAAD's SIRET refuses the whole
+/// Reads a DELIVERY: the `SpecifiedTransactionID` of its first message and
+/// the submissions. A message naming another SAAD's SIRET refuses the whole
 /// request (422, `SAAD_MISMATCH`); one without SIRET gets a warning.
 fn xml_lines(
-    body: &[u8],
+    body: impl BufRead,
     token_siret: &str,
     max_bytes: usize,
-) -> Result<Vec<(Option<String>, InterventionSubmission)>, ApiError> {
+) -> Result<(Option<String>, Vec<InterventionSubmission>), ApiError> {
     let limits = Limits {
         max_document_bytes: max_bytes as u64,
         ..Limits::default()
     };
     let mut reader = DeliveryReader::with_limits(body, limits);
+    let mut first_tid = None;
     let mut lines = Vec::new();
     while let Some(line) = reader.next_line().map_err(xml_error)? {
         let mut submission = line.submission;
@@ -242,9 +272,12 @@ fn xml_lines(
                 ));
             }
         }
-        lines.push((line.transaction_id, submission));
+        if lines.is_empty() {
+            first_tid = line.transaction_id;
+        }
+        lines.push(submission);
     }
-    Ok(lines)
+    Ok((first_tid, lines))
 }
 
 /// A whole-document refusal of the reader: 400 `invalid_xml` with its
