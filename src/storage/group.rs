@@ -281,6 +281,31 @@ fn replicate(error: &StoreError) -> StoreError {
         StoreError::Unavailable(cause) => {
             StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(cause.to_string())))
         }
-        StoreError::Other { what, .. } => StoreError::other(format!("group commit failed: {what}")),
+        // A full disk must still read as one (507) for every delivery of
+        // the group; other causes are kept as text.
+        StoreError::Other { what, source } if is_disk_full(source.as_deref()) => {
+            StoreError::Other {
+                what: format!("group commit failed: {what}"),
+                source: Some(Box::new(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    source.as_ref().map_or_else(String::new, |c| c.to_string()),
+                )))),
+            }
+        }
+        StoreError::Other { what, source } => StoreError::other(match source {
+            Some(cause) => format!("group commit failed: {what}: {cause}"),
+            None => format!("group commit failed: {what}"),
+        }),
     }
+}
+
+/// Whether a storage failure's cause is a full disk: SQLite `SQLITE_FULL`
+/// (primary code 13) or PostgreSQL `disk_full` (53100).
+fn is_disk_full(cause: Option<&(dyn std::error::Error + Send + Sync + 'static)>) -> bool {
+    let Some(sqlx::Error::Database(db)) = cause.and_then(|c| c.downcast_ref::<sqlx::Error>())
+    else {
+        return false;
+    };
+    let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+    code == "53100" || code.parse::<i64>().is_ok_and(|c| c & 0xff == 13)
 }

@@ -66,6 +66,24 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    // When a COMMIT fails (SQLITE_FULL on a full disk),
+                    // SQLite has already rolled back but sqlx keeps its
+                    // transaction depth at 1: that connection would refuse
+                    // every later transaction. A plain deferred BEGIN (no
+                    // lock, no I/O) tells a sound connection from a stuck
+                    // one; a stuck one is closed instead of reused.
+                    // `begin_with` refuses a connection whose depth is not 0.
+                    match sqlx::Connection::begin_with(&mut *conn, "BEGIN").await {
+                        Ok(tx) => {
+                            tx.rollback().await?;
+                            Ok(true)
+                        }
+                        Err(_) => Ok(false),
+                    }
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self {

@@ -301,7 +301,6 @@ async fn the_audit_log_names_the_token_id_the_saad_the_action_and_the_target_of_
 }
 
 #[tokio::test]
-#[ignore = "bug: POST /api/v1/deliveries writes no audit row (src/http/routes/deliveries.rs never calls routes::audit::audit, unlike saads/orders/events/overruns); a SAAD's delivery is a change and the audit log must say who sent it"]
 async fn the_audit_log_names_the_saad_token_and_transmission_of_each_delivery() {
     let app = crate::helpers::spawn_app(world::RECEIVED).await;
     let since = parse_time("2000-01-01T00:00:00Z");

@@ -325,9 +325,13 @@ async fn a_saad_invoice_naming_another_saads_plan_answers_like_an_unknown_plan()
         Some(("application/xml", invoice(PLAN_B, BEN_B))),
     )
     .await;
+    // The first INVOICE validates the pro-forma: the unknown plan is tried
+    // on a second gateway holding the same world, whose pro-forma is fresh.
+    let app_u = spawn_app(world::RECEIVED).await;
+    let world_u = world::build(&app_u).await;
     let (status_u, body_u) = call(
-        &app,
-        &world.token_a,
+        &app_u,
+        &world_u.token_a,
         Method::POST,
         "/invoices",
         Some(("application/xml", invoice(UNKNOWN_PLAN, UNKNOWN_BEN))),

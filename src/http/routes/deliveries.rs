@@ -39,6 +39,7 @@ use crate::http::clock::Clock;
 use crate::http::error::{ApiError, SyntaxLocation, parse_json};
 use crate::http::gateway::AppState;
 use crate::http::metrics::{InterventionOutcome, Metrics};
+use crate::http::routes::audit::{AuditRecord, audit, outcome_of};
 use crate::http::server::BodyLimits;
 use crate::service::ingest::{IngestError, Ingested, ingest_delivery};
 use crate::service::receipt::Receipt;
@@ -61,6 +62,46 @@ pub async fn post_delivery(
     clock: web::Data<Clock>,
     metrics: web::Data<Metrics>,
     limits: web::Data<BodyLimits>,
+) -> Result<HttpResponse, ApiError> {
+    // Every delivery, stored, replayed or refused, leaves an audit row
+    // naming the token and the transmission (never the body's content).
+    let mut transmission: Option<String> = None;
+    let mut detail: Option<String> = None;
+    let result = receive_delivery(
+        &request,
+        &principal,
+        payload,
+        &state,
+        &clock,
+        &metrics,
+        &limits,
+        &mut transmission,
+        &mut detail,
+    )
+    .await;
+    let record = AuditRecord {
+        action: "POST /api/v1/deliveries",
+        target: transmission,
+        saad_siret: None,
+        detail: detail.or_else(|| result.as_ref().err().map(|e| e.code().to_owned())),
+    };
+    audit(&state, &clock, &principal, record, outcome_of(&result)).await;
+    result
+}
+
+/// The work of [`post_delivery`]; `transmission` and `detail` are filled
+/// as soon as they are known, for the audit row.
+#[allow(clippy::too_many_arguments)]
+async fn receive_delivery(
+    request: &HttpRequest,
+    principal: &Principal,
+    payload: web::Payload,
+    state: &AppState,
+    clock: &Clock,
+    metrics: &Metrics,
+    limits: &BodyLimits,
+    transmission: &mut Option<String>,
+    detail: &mut Option<String>,
 ) -> Result<HttpResponse, ApiError> {
     let siret = require_saad(&principal)?;
     let saad = Siret::parse(siret).map_err(ApiError::internal)?;
@@ -125,6 +166,7 @@ pub async fn post_delivery(
         }
     };
 
+    *transmission = Some(transmission_id.clone());
     let ingested = ingest_delivery(
         &state.store,
         Arc::clone(&state.params),
@@ -142,7 +184,17 @@ pub async fn post_delivery(
     metrics
         .ingestion_seconds()
         .observe(started.elapsed().as_secs_f64());
-    Ok(HttpResponse::Ok().json(ingested.receipt()))
+    let receipt = ingested.receipt();
+    let rejected = receipt
+        .lines
+        .iter()
+        .filter(|l| l.status == LineStatus::Rejected)
+        .count();
+    *detail = Some(match &ingested {
+        Ingested::Stored(_) => format!("{} lines, {rejected} rejected", receipt.lines.len()),
+        Ingested::Replayed(_) => "replay of the first receipt".to_owned(),
+    });
+    Ok(HttpResponse::Ok().json(receipt))
 }
 
 /// Counts each line of a newly stored receipt (replays are not counted twice).

@@ -210,6 +210,9 @@ fn database_condition(error: &StoreError) -> Option<DatabaseCondition> {
 
 fn classify_sqlx(error: &sqlx::Error) -> Option<DatabaseCondition> {
     match error {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            Some(DatabaseCondition::Full)
+        }
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
