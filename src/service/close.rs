@@ -24,8 +24,8 @@ use crate::domain::reconciliation::{
 };
 use crate::domain::types::{AidType, YearMonth};
 use crate::storage::{
-    BilledIntervention, InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus,
-    MonthIntervention, MonthStatus, Store, StoreError,
+    BilledIntervention, CloseRejectionRecord, InvoiceKind, InvoiceLineRecord, InvoiceRecord,
+    InvoiceStatus, MonthIntervention, MonthStatus, Store, StoreError,
 };
 
 use super::invoices::InvoiceSummary;
@@ -114,7 +114,9 @@ pub async fn close_month(
     let loaded = started.elapsed();
     let mut invoices: Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)> = Vec::new();
 
-    // Pro-formas of the month.
+    let mut unpaid: Vec<CloseRejectionRecord> = Vec::new();
+
+    // Pro-formas of the month, and what their lines did not pay.
     for group in data.compute(params, month)? {
         let lines: Vec<InvoiceLineRecord> = group
             .lines
@@ -122,7 +124,7 @@ pub async fn close_month(
             .enumerate()
             .map(|(i, line)| line.record(i, line.amounts))
             .collect();
-        invoices.push(invoice(
+        let proforma = invoice(
             &group.saad_siret,
             group.aid_type,
             month,
@@ -130,7 +132,23 @@ pub async fn close_month(
             &run_id,
             now,
             lines,
-        ));
+        );
+        for line in &group.lines {
+            unpaid.extend(line.unpaid.iter().map(|u| CloseRejectionRecord {
+                invoice_id: proforma.0.id.clone(),
+                saad_siret: group.saad_siret.clone(),
+                month,
+                plan_ref: line.plan_ref.clone(),
+                beneficiary_id: line.beneficiary_id.clone(),
+                line_id: u.line_id.clone(),
+                day: u.day,
+                code: u.code.clone(),
+                minutes: u.minutes,
+                billed_minutes: u.billed_minutes,
+                amount: u.amount,
+            }));
+        }
+        invoices.push(proforma);
     }
 
     // Regularisations of the earlier closed months of the year.
@@ -144,7 +162,7 @@ pub async fn close_month(
 
     let computed = started.elapsed();
     let stored = store
-        .close_month_with_invoices(month, now, &run_id, &invoices)
+        .close_month_with_rejections(month, now, &run_id, &invoices, &unpaid)
         .await;
     tracing::info!(
         %month,
@@ -238,6 +256,20 @@ struct OwnedLine {
     hourly_rate: Decimal,
     amounts: LineAmounts,
     billed: Vec<BilledIntervention>,
+    /// What the line did not pay (OVERRUN, RATE_ABOVE_CEILING).
+    unpaid: Vec<Unpaid>,
+}
+
+/// An owned rejection of a plan line at close (R7 `OVERRUN`, R8
+/// `RATE_ABOVE_CEILING`).
+#[derive(Debug, Clone)]
+struct Unpaid {
+    code: String,
+    line_id: Option<String>,
+    day: Option<chrono::NaiveDate>,
+    minutes: i64,
+    billed_minutes: i64,
+    amount: Option<Decimal>,
 }
 
 impl OwnedLine {
@@ -409,6 +441,18 @@ impl YearData {
                                     })
                                 })
                                 .collect(),
+                            unpaid: line
+                                .rejections
+                                .iter()
+                                .map(|r| Unpaid {
+                                    code: r.code.code().to_owned(),
+                                    line_id: r.line_id.map(str::to_owned),
+                                    day: r.day,
+                                    minutes: r.minutes,
+                                    billed_minutes: r.billed_minutes,
+                                    amount: r.amount,
+                                })
+                                .collect(),
                         })
                         .collect(),
                 }
@@ -485,6 +529,7 @@ async fn regularisations(
                         hourly_rate: *rate,
                         amounts: LineAmounts::default(),
                         billed: Vec::new(),
+                        unpaid: Vec::new(),
                     }
                 }
             };

@@ -10,8 +10,13 @@
 //! determined; `amount` is `null`: an intervention refused at ingestion is
 //! never valued. The lines of the SAAD's own invoices that were cut back
 //! (`INVOICE_MISMATCH`) or paid below the computation
-//! (`INVOICE_BELOW_COMPUTED`) follow, `amount` = asked − paid. Overrun and
-//! capped-amount lines of the month close are not listed yet (never faked).
+//! (`INVOICE_BELOW_COMPUTED`) follow, `amount` = asked − paid. Once the
+//! month is closed, what the close did not pay comes last, as stored by the
+//! close: `OVERRUN` minutes of an accepted intervention beyond the plan's
+//! available minutes (its rounded minutes not paid and their value at the
+//! day's rate; a partial overrun names the part paid in its message), and
+//! the `RATE_ABOVE_CEILING` cut of a line (`minutes` 0: the hours are paid,
+//! `amount` the cut).
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -100,6 +105,33 @@ pub async fn rejection_notice(
             amount: not_paid.map(crate::service::invoices::format_money),
             remedy: params
                 .rejection_text(code)
+                .map(|t| t.remedy.clone())
+                .unwrap_or_default(),
+        });
+    }
+    // What the month close did not pay (OVERRUN, RATE_ABOVE_CEILING).
+    for unpaid in store.close_rejections(saad_siret, month).await? {
+        let code: Option<RejectionCode> = unpaid.code.parse().ok();
+        let mut message = code
+            .map(|c| reason_message(c, params))
+            .unwrap_or_else(|| unpaid.code.clone());
+        if unpaid.line_id.is_some() && unpaid.billed_minutes > 0 {
+            message.push_str(&format!(
+                " Partie payée : {} min, partie rejetée : {} min.",
+                unpaid.billed_minutes, unpaid.minutes
+            ));
+        }
+        lines.push(RejectionLine {
+            code: unpaid.code.clone(),
+            message,
+            line_id: unpaid.line_id.clone(),
+            plan_ref: Some(unpaid.plan_ref.clone()),
+            beneficiary_id: Some(unpaid.beneficiary_id.clone()),
+            day: unpaid.day,
+            minutes: Some(unpaid.minutes),
+            amount: unpaid.amount.map(crate::service::invoices::format_money),
+            remedy: code
+                .and_then(|c| params.rejection_text(c))
                 .map(|t| t.remedy.clone())
                 .unwrap_or_default(),
         });

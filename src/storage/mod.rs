@@ -403,6 +403,35 @@ pub struct PaymentBatchRecord {
     pub payments: Vec<BatchPaymentRecord>,
 }
 
+/// What a month close did not pay on a pro-forma line (rules.md R7
+/// `OVERRUN`, R8 `RATE_ABOVE_CEILING`), stored with the close for the
+/// rejection notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseRejectionRecord {
+    /// The pro-forma invoice of the line.
+    pub invoice_id: String,
+    /// The SAAD.
+    pub saad_siret: String,
+    /// The closed month.
+    pub month: YearMonth,
+    /// Plan of the line.
+    pub plan_ref: String,
+    /// Beneficiary of the plan.
+    pub beneficiary_id: String,
+    /// The intervention (`None` for a line-level `RATE_ABOVE_CEILING`).
+    pub line_id: Option<String>,
+    /// The intervention's day (Paris).
+    pub day: Option<chrono::NaiveDate>,
+    /// `OVERRUN` or `RATE_ABOVE_CEILING`.
+    pub code: String,
+    /// Minutes not paid (0 for `RATE_ABOVE_CEILING`).
+    pub minutes: i64,
+    /// Minutes of the intervention that were paid (partial overrun).
+    pub billed_minutes: i64,
+    /// Amount not paid, rounded half away from zero.
+    pub amount: Option<Decimal>,
+}
+
 /// One plan line of a SAAD's own INVOICE matched against the pro-forma
 /// (R9, `POST /api/v1/invoices`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -833,7 +862,36 @@ impl Store {
         close_run_id: &str,
         invoices: &[(InvoiceRecord, Vec<InvoiceLineRecord>)],
     ) -> StoreResult<bool> {
-        dispatch!(self.close_month_with_invoices(month, closed_at, close_run_id, invoices))
+        self.close_month_with_rejections(month, closed_at, close_run_id, invoices, &[])
+            .await
+    }
+
+    /// [`Store::close_month_with_invoices`], also storing in the same
+    /// transaction what the close did not pay (the notice's close lines).
+    pub async fn close_month_with_rejections(
+        &self,
+        month: YearMonth,
+        closed_at: DateTime<Utc>,
+        close_run_id: &str,
+        invoices: &[(InvoiceRecord, Vec<InvoiceLineRecord>)],
+        rejections: &[CloseRejectionRecord],
+    ) -> StoreResult<bool> {
+        dispatch!(self.close_month_with_invoices(
+            month,
+            closed_at,
+            close_run_id,
+            invoices,
+            rejections
+        ))
+    }
+
+    /// What the close of `month` did not pay a SAAD (OVERRUN, RATE_ABOVE_CEILING).
+    pub async fn close_rejections(
+        &self,
+        saad_siret: &str,
+        month: YearMonth,
+    ) -> StoreResult<Vec<CloseRejectionRecord>> {
+        dispatch!(self.close_rejections(saad_siret, month))
     }
 
     /// The invoices a close run stored: pro-formas, then regularisations.

@@ -12,7 +12,7 @@
 // waits for the row lock and finds the month closed, or is refused by the
 // invoices' primary key; either way exactly one set of invoices is stored.
 
-use crate::storage::SaadInvoiceLineRecord;
+use crate::storage::{CloseRejectionRecord, SaadInvoiceLineRecord};
 
 /// Most bound values in one statement: PostgreSQL allows 65 535, the
 /// SQLite bundled with sqlx 32 766 (`SQLITE_MAX_VARIABLE_NUMBER`).
@@ -44,6 +44,7 @@ impl BackendStore {
         closed_at: DateTime<Utc>,
         close_run_id: &str,
         invoices: &[(InvoiceRecord, Vec<InvoiceLineRecord>)],
+        rejections: &[CloseRejectionRecord],
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
@@ -141,8 +142,75 @@ impl BackendStore {
             )?;
             sqlx::query(sql).bind(data).execute(&mut *tx).await?;
         }
+        let numbered: Vec<(i64, &CloseRejectionRecord)> = rejections
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i64::try_from(i).unwrap_or(i64::MAX), r))
+            .collect();
+        for chunk in numbered.chunks(MAX_BINDS_PER_STATEMENT / 13) {
+            let mut q = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO close_rejections (invoice_id, seq, financer_id, saad_siret, month, plan_ref, \
+                 beneficiary_id, line_id, day, code, minutes, billed_minutes, amount) ",
+            );
+            q.push_values(chunk, |mut b, (seq, r)| {
+                b.push_bind(r.invoice_id.as_str())
+                    .push_bind(*seq)
+                    .push_bind(self.financer_id.as_str())
+                    .push_bind(r.saad_siret.as_str())
+                    .push_bind(r.month.to_string())
+                    .push_bind(r.plan_ref.as_str())
+                    .push_bind(r.beneficiary_id.as_str())
+                    .push_bind(r.line_id.as_deref())
+                    .push_bind(r.day.map(|d| d.to_string()))
+                    .push_bind(r.code.as_str())
+                    .push_bind(r.minutes)
+                    .push_bind(r.billed_minutes)
+                    .push_bind(r.amount.map(dec));
+            });
+            q.build().persistent(false).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// What the close of `month` did not pay `saad_siret`, in close order.
+    pub(crate) async fn close_rejections(
+        &self,
+        saad_siret: &str,
+        month: YearMonth,
+    ) -> StoreResult<Vec<CloseRejectionRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM close_rejections WHERE financer_id = $1 AND saad_siret = $2 AND month = $3 \
+             ORDER BY invoice_id, seq",
+        )
+        .bind(&self.financer_id)
+        .bind(saad_siret)
+        .bind(month.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let day: Option<String> = get(row, "day")?;
+                Ok(CloseRejectionRecord {
+                    invoice_id: get(row, "invoice_id")?,
+                    saad_siret: get(row, "saad_siret")?,
+                    month: parse_code::<YearMonth>(&get::<String>(row, "month")?, "month")?,
+                    plan_ref: get(row, "plan_ref")?,
+                    beneficiary_id: get(row, "beneficiary_id")?,
+                    line_id: get(row, "line_id")?,
+                    day: day
+                        .map(|d| {
+                            d.parse::<chrono::NaiveDate>()
+                                .map_err(|_| StoreError::corrupt(format!("close rejection day {d}")))
+                        })
+                        .transpose()?,
+                    code: get(row, "code")?,
+                    minutes: get(row, "minutes")?,
+                    billed_minutes: get(row, "billed_minutes")?,
+                    amount: get_dec_opt(row, "amount")?,
+                })
+            })
+            .collect()
     }
 
     /// The invoices a close run produced: pro-formas first, then

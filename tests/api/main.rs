@@ -5,6 +5,7 @@
 mod batches;
 mod close;
 mod close_atomic;
+mod close_notice;
 mod deliveries;
 mod events;
 mod helpers;

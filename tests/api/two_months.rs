@@ -587,6 +587,38 @@ async fn r1_r9_two_months_end_to_end_with_carry_over_overrun_authorisation_and_r
         );
     }
 
+    // The close's OVERRUN minutes are in the notice too, valued at the
+    // day's rate: P-17 70 min × 24.50 / 60 = 28.5833… → 28.58 (the crossing
+    // intervention was paid 110 min); P-2 60 min → 24.50.
+    let overruns: Vec<(&str, i64, &str)> = notice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["code"] == "OVERRUN")
+        .map(|l| {
+            (
+                l["plan_ref"].as_str().unwrap(),
+                l["minutes"].as_i64().unwrap(),
+                l["amount"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        overruns,
+        vec![("P-17", 70, "28.58"), ("P-2", 60, "24.50")],
+        "{notice}"
+    );
+    let crossing = notice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["code"] == "OVERRUN" && l["plan_ref"] == "P-17")
+        .unwrap();
+    assert!(
+        crossing["message"].as_str().unwrap().contains("110 min"),
+        "{crossing}"
+    );
+
     // Validate (SAAD, then financer) and pay January: 409.56.
     json_of(validate(&app, &january_id, &saad).await, StatusCode::OK).await;
     json_of(

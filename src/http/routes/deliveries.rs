@@ -103,7 +103,7 @@ async fn receive_delivery(
     transmission: &mut Option<String>,
     detail: &mut Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let siret = require_saad(&principal)?;
+    let siret = require_saad(principal)?;
     let saad = Siret::parse(siret).map_err(ApiError::internal)?;
     let kind = body_kind(request.headers())?;
     let idempotency_key = idempotency_key(request.headers())?;
@@ -179,7 +179,7 @@ async fn receive_delivery(
     .await
     .map_err(ingest_error)?;
     if let Ingested::Stored(receipt) = &ingested {
-        record(&metrics, receipt);
+        record(metrics, receipt);
     }
     metrics
         .ingestion_seconds()
