@@ -513,6 +513,7 @@ mod cases {
                     receipt_json: built.receipt,
                 })
             }),
+            audit: None,
         }
     }
 

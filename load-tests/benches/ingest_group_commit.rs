@@ -41,6 +41,7 @@ fn delivery(k: i64) -> GroupedDelivery {
                 receipt_json: built.receipt,
             })
         }),
+        audit: None,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::domain::model::InterventionSubmission;
 use crate::domain::params::{ParameterError, Parameters};
 use crate::domain::types::Siret;
 use crate::storage::{
-    CommitOutcome, GroupError, GroupedDelivery, Judge, Judged, Store, StoreError,
+    AuditEntry, CommitOutcome, GroupError, GroupedDelivery, Judge, Judged, Store, StoreError,
 };
 
 use super::receipt::Receipt;
@@ -70,6 +70,8 @@ pub enum IngestError {
 /// transaction it may share with deliveries posted at the same time (a
 /// savepoint each, so another delivery's failure does not touch it), and
 /// this returns only after that transaction committed.
+// One delivery's facts, each needed as such; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn ingest_delivery(
     store: &Store,
     params: Arc<Parameters>,
@@ -78,6 +80,7 @@ pub async fn ingest_delivery(
     body_hash: &str,
     lines: Vec<InterventionSubmission>,
     now: DateTime<Utc>,
+    audit: Option<AuditEntry>,
 ) -> Result<Ingested, IngestError> {
     if let Some(stored) = store.get_receipt(saad.as_str(), transmission_id).await? {
         return replay(
@@ -111,6 +114,7 @@ pub async fn ingest_delivery(
             lines,
             now,
             judge,
+            audit,
         })
         .await
         .map_err(|error| match error {

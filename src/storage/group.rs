@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use super::{CommitOutcome, DeliveryCommit, IngestTx, Store, StoreError};
+use super::{AuditEntry, CommitOutcome, DeliveryCommit, IngestTx, Store, StoreError};
 use crate::domain::ingest::{IngestContext, IngestResult};
 use crate::domain::model::InterventionSubmission;
 
@@ -63,6 +63,10 @@ pub struct GroupedDelivery {
     pub now: DateTime<Utc>,
     /// The checks, run inside the transaction on the loaded context.
     pub judge: Judge,
+    /// The audit row of the request, written in the same transaction when
+    /// the delivery is stored (its `detail` is filled with the line counts).
+    /// A replay writes nothing here: the caller audits it.
+    pub audit: Option<AuditEntry>,
 }
 
 /// Why a grouped delivery was not stored.
@@ -253,6 +257,7 @@ async fn one_delivery(
         lines,
         now,
         judge,
+        audit,
     } = delivery;
     let context = tx.load_context(&saad_siret, &lines, now).await?;
     // A judge that panics fails its own delivery, not the group.
@@ -260,7 +265,7 @@ async fn one_delivery(
         .map_err(|_| GroupError::Judge("the checks failed unexpectedly (panic)".into()))?
         .map_err(GroupError::Judge)?;
     drop(context);
-    Ok(tx
+    let outcome = tx
         .write(DeliveryCommit {
             saad_siret: &saad_siret,
             transmission_id: &transmission_id,
@@ -270,7 +275,18 @@ async fn one_delivery(
             result: &judged.result,
             now,
         })
-        .await?)
+        .await?;
+    if let (CommitOutcome::Stored, Some(mut entry)) = (&outcome, audit) {
+        let rejected = judged
+            .result
+            .outcomes
+            .iter()
+            .filter(|o| o.status == crate::domain::model::LineStatus::Rejected)
+            .count();
+        entry.detail = Some(format!("{} lines, {rejected} rejected", lines.len()));
+        tx.append_audit(&entry).await?;
+    }
+    Ok(outcome)
 }
 
 /// The same failure for each delivery of a group (errors are not `Clone`).

@@ -1020,6 +1020,14 @@ impl IngestTx {
         }
     }
 
+    /// Appends an audit row in the ingestion transaction.
+    pub async fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
+        match self {
+            IngestTx::Sqlite(t) => t.append_audit(entry).await,
+            IngestTx::Postgres(t) => t.append_audit(entry).await,
+        }
+    }
+
     /// Opens the per-delivery savepoint of a group.
     pub async fn savepoint(&mut self) -> StoreResult<()> {
         match self {

@@ -1449,6 +1449,26 @@ impl IngestTx {
         Ok(())
     }
 
+    /// Appends an audit row inside the ingestion transaction: it commits
+    /// with the delivery it describes, and takes no write lock of its own.
+    pub async fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (financer_id, at, token_id, saad_siret, action, target, outcome, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&self.financer_id)
+        .bind(ts(entry.at))
+        .bind(&entry.token_id)
+        .bind(&entry.saad_siret)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.outcome)
+        .bind(&entry.detail)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// Keeps what was written since the savepoint.
     pub async fn release_savepoint(&mut self) -> StoreResult<()> {
         sqlx::query("RELEASE SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;

@@ -45,7 +45,21 @@ pub async fn audit(
     record: AuditRecord,
     outcome: String,
 ) {
-    let entry = AuditEntry {
+    let entry = entry(clock, principal, record, outcome);
+    if let Err(error) = state.store.append_audit(&entry).await {
+        tracing::error!(action = %entry.action, error = %error, "could not write the audit row");
+    }
+}
+
+/// The audit row of a request by `principal`, for a caller that writes it
+/// itself (a delivery's row is written in the delivery's own transaction).
+pub fn entry(
+    clock: &Clock,
+    principal: &Principal,
+    record: AuditRecord,
+    outcome: String,
+) -> AuditEntry {
+    AuditEntry {
         at: clock.now(),
         token_id: Some(principal.token_id.clone()),
         saad_siret: principal
@@ -56,9 +70,6 @@ pub async fn audit(
         target: record.target,
         outcome,
         detail: record.detail,
-    };
-    if let Err(error) = state.store.append_audit(&entry).await {
-        tracing::error!(action = %entry.action, error = %error, "could not write the audit row");
     }
 }
 

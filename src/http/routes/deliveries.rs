@@ -39,7 +39,7 @@ use crate::http::clock::Clock;
 use crate::http::error::{ApiError, SyntaxLocation, parse_json};
 use crate::http::gateway::AppState;
 use crate::http::metrics::{InterventionOutcome, Metrics};
-use crate::http::routes::audit::{AuditRecord, audit, outcome_of};
+use crate::http::routes::audit::{AuditRecord, audit, entry as audit_entry, outcome_of};
 use crate::http::server::BodyLimits;
 use crate::service::ingest::{IngestError, Ingested, ingest_delivery};
 use crate::service::receipt::Receipt;
@@ -64,33 +64,43 @@ pub async fn post_delivery(
     limits: web::Data<BodyLimits>,
 ) -> Result<HttpResponse, ApiError> {
     // Every delivery, stored, replayed or refused, leaves an audit row
-    // naming the token and the transmission (never the body's content).
-    let mut transmission: Option<String> = None;
-    let mut detail: Option<String> = None;
+    // naming the token and the transmission (never the body's content). A
+    // stored delivery's row is written in its own transaction (no write lock
+    // of its own, never lost when the delivery is kept); the others here.
+    let mut note = AuditNote::default();
     let result = receive_delivery(
-        &request,
-        &principal,
-        payload,
-        &state,
-        &clock,
-        &metrics,
-        &limits,
-        &mut transmission,
-        &mut detail,
+        &request, &principal, payload, &state, &clock, &metrics, &limits, &mut note,
     )
     .await;
-    let record = AuditRecord {
-        action: "POST /api/v1/deliveries",
-        target: transmission,
-        saad_siret: None,
-        detail: detail.or_else(|| result.as_ref().err().map(|e| e.code().to_owned())),
-    };
-    audit(&state, &clock, &principal, record, outcome_of(&result)).await;
+    if !note.written {
+        let record = AuditRecord {
+            action: DELIVERY_ACTION,
+            target: note.transmission,
+            saad_siret: None,
+            detail: note
+                .detail
+                .or_else(|| result.as_ref().err().map(|e| e.code().to_owned())),
+        };
+        audit(&state, &clock, &principal, record, outcome_of(&result)).await;
+    }
     result
+}
+
+/// The audit action of this route.
+const DELIVERY_ACTION: &str = "POST /api/v1/deliveries";
+
+/// What [`receive_delivery`] learnt for the audit row.
+#[derive(Debug, Default)]
+struct AuditNote {
+    transmission: Option<String>,
+    detail: Option<String>,
+    /// The row was written with the stored delivery.
+    written: bool,
 }
 
 /// The work of [`post_delivery`]; `transmission` and `detail` are filled
 /// as soon as they are known, for the audit row.
+// The route's extractors, passed through as they are.
 #[allow(clippy::too_many_arguments)]
 async fn receive_delivery(
     request: &HttpRequest,
@@ -100,8 +110,7 @@ async fn receive_delivery(
     clock: &Clock,
     metrics: &Metrics,
     limits: &BodyLimits,
-    transmission: &mut Option<String>,
-    detail: &mut Option<String>,
+    note: &mut AuditNote,
 ) -> Result<HttpResponse, ApiError> {
     let siret = require_saad(principal)?;
     let saad = Siret::parse(siret).map_err(ApiError::internal)?;
@@ -166,7 +175,18 @@ async fn receive_delivery(
         }
     };
 
-    *transmission = Some(transmission_id.clone());
+    note.transmission = Some(transmission_id.clone());
+    let stored_entry = audit_entry(
+        clock,
+        principal,
+        AuditRecord {
+            action: DELIVERY_ACTION,
+            target: Some(transmission_id.clone()),
+            saad_siret: None,
+            detail: None,
+        },
+        "stored".to_owned(),
+    );
     let ingested = ingest_delivery(
         &state.store,
         Arc::clone(&state.params),
@@ -175,9 +195,11 @@ async fn receive_delivery(
         &body_hash,
         lines,
         now,
+        Some(stored_entry),
     )
     .await
     .map_err(ingest_error)?;
+    note.written = matches!(ingested, Ingested::Stored(_));
     if let Ingested::Stored(receipt) = &ingested {
         record(metrics, receipt);
     }
@@ -190,7 +212,7 @@ async fn receive_delivery(
         .iter()
         .filter(|l| l.status == LineStatus::Rejected)
         .count();
-    *detail = Some(match &ingested {
+    note.detail = Some(match &ingested {
         Ingested::Stored(_) => format!("{} lines, {rejected} rejected", receipt.lines.len()),
         Ingested::Replayed(_) => "replay of the first receipt".to_owned(),
     });
