@@ -775,6 +775,9 @@ mod cases {
             beneficiary_id: "B-0".to_owned(),
             billed_minutes: 120,
             rejected_minutes: 0,
+            // R7 figures kept with the line (read back as stored).
+            allotted_minutes: Some(600),
+            carried_in_minutes: Some(300),
             hourly_rate: Decimal::new(2450, 2),
             valued_amount: Decimal::new(4900, 2),
             participation_amount: Decimal::new(770, 2),

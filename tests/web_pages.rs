@@ -343,3 +343,121 @@ async fn revoking_the_token_ends_its_open_sessions() {
         .unwrap();
     assert!(page.url().path().ends_with("/connexion"), "{}", page.url());
 }
+
+/// "12 h 05", as the pages write minutes.
+fn hours(minutes: i64) -> String {
+    format!("{} h {:02}", minutes / 60, minutes % 60)
+}
+
+/// The `<tr>` of `plan_ref` in a plan consumption page.
+fn plan_row<'a>(page: &'a str, plan_ref: &str) -> &'a str {
+    let at = page
+        .find(&format!("<th scope=\"row\">{plan_ref}</th>"))
+        .unwrap_or_else(|| panic!("{plan_ref} listed: {page}"));
+    let end = page[at..].find("</tr>").expect("end of row") + at;
+    &page[at..end]
+}
+
+#[tokio::test]
+async fn r7_the_plan_consumption_page_shows_the_hours_carried_over_from_january_into_february() {
+    let app = DemoApp::start().await;
+    let client = app.browser();
+    let financer = app.tokens.financer.clone();
+    let saad = app.saad_token(SAAD_A);
+    let api = |path: &str| app.url(&format!("/api/v1{path}"));
+    // January closed on 1 February.
+    app.clock.set(web_support::paris(2024, 2, 1, 9)).unwrap();
+    let closed = client
+        .post(api("/months/2024-01/close"))
+        .bearer_auth(&financer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), StatusCode::OK);
+    // PA-APA-0002 (1 800 min a month, 52-minute visits on weekdays) used
+    // less than its January allotment: R7 carries the rest into February.
+    let january = YearMonth::new(2024, 1).unwrap();
+    let mut january_line = None;
+    for invoice in app
+        .store
+        .list_invoices(january, Some(SAAD_A))
+        .await
+        .unwrap()
+    {
+        let (_, lines) = app
+            .store
+            .get_invoice(&invoice.id, Some(SAAD_A))
+            .await
+            .unwrap()
+            .unwrap();
+        january_line = january_line.or(lines.into_iter().find(|l| l.plan_ref == "PA-APA-0002"));
+    }
+    let january_line = january_line.expect("PA-APA-0002 invoiced in January");
+    assert_eq!(january_line.allotted_minutes, Some(1800));
+    assert_eq!(
+        january_line.carried_in_minutes,
+        Some(0),
+        "reset on 1 January"
+    );
+    assert_eq!(january_line.rejected_minutes, 0, "no overrun in January");
+    // No authorisation in the demo: carry into February = allotted − billed.
+    let carried = 1800 - january_line.billed_minutes;
+    assert!(carried > 0, "unused January hours: {carried}");
+
+    // One 52-minute February visit, then February closed on 1 March.
+    app.clock.set(web_support::paris(2024, 2, 5, 20)).unwrap();
+    let delivery = serde_json::json!({"transmission_id": "CARRY-20240205", "interventions": [{
+        "line_id": "PA-APA-0002-0205", "plan_ref": "PA-APA-0002", "beneficiary_id": "BEN-99-000102",
+        "worker_id": "W-A01", "aid_type": "APA", "raw_start": "2024-02-05T08:00:00",
+        "raw_end": "2024-02-05T08:52:00", "corrected_start": null, "corrected_end": null,
+        "correction_reason": null, "declarative": false, "timesheet_ref": null}]});
+    let receipt = client
+        .post(api("/deliveries"))
+        .bearer_auth(&saad)
+        .json(&delivery)
+        .send()
+        .await
+        .unwrap();
+    assert!(receipt.status().is_success(), "{:?}", receipt.text().await);
+    app.clock.set(web_support::paris(2024, 3, 1, 9)).unwrap();
+    let closed = client
+        .post(api("/months/2024-02/close"))
+        .bearer_auth(&financer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), StatusCode::OK);
+
+    log_in(&app, &client, &saad).await;
+    let page = |month: &str| {
+        let client = client.clone();
+        let url = app.url(&format!(
+            "/saad/{SAAD_A}/plans?mois={month}&beneficiaire=PA-APA-0002"
+        ));
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    // Columns Alloué, Reporté: February shows January's unused hours.
+    let february = page("2024-02").await;
+    let row = plan_row(&february, "PA-APA-0002");
+    let expected = format!(
+        "<td class=\"n\">{}</td><td class=\"n\">{}</td>",
+        hours(1800),
+        hours(carried)
+    );
+    assert!(row.contains(&expected), "{expected} in {row}");
+    assert!(
+        row.contains(&format!("reporté {}", hours(carried))),
+        "chart label: {row}"
+    );
+    assert!(!february.contains("non conservé"));
+    // January: nothing carried in (reset on 1 January).
+    let january_page = page("2024-01").await;
+    let row = plan_row(&january_page, "PA-APA-0002");
+    assert!(
+        row.contains(&format!(
+            "<td class=\"n\">{}</td><td class=\"n\">0 h 00</td>",
+            hours(1800)
+        )),
+        "{row}"
+    );
+}

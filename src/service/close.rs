@@ -254,6 +254,10 @@ struct OwnedLine {
     plan_ref: String,
     beneficiary_id: String,
     hourly_rate: Decimal,
+    /// R7 allotment of the month (prorata); `None` when not recomputed.
+    allotted_minutes: Option<i64>,
+    /// R7 carry-over into the month; `None` when not recomputed.
+    carried_in_minutes: Option<i64>,
     amounts: LineAmounts,
     billed: Vec<BilledIntervention>,
     /// What the line did not pay (OVERRUN, RATE_ABOVE_CEILING).
@@ -280,6 +284,10 @@ impl OwnedLine {
             beneficiary_id: self.beneficiary_id.clone(),
             billed_minutes: amounts.billed_minutes,
             rejected_minutes: amounts.rejected_minutes,
+            // Absolute figures of the month (also on a regularisation
+            // line, whose minutes and amounts are deltas).
+            allotted_minutes: self.allotted_minutes,
+            carried_in_minutes: self.carried_in_minutes,
             hourly_rate: self.hourly_rate,
             valued_amount: amounts.valued_amount,
             participation_amount: amounts.participation_amount,
@@ -427,6 +435,8 @@ impl YearData {
                             plan_ref: line.plan_ref.to_owned(),
                             beneficiary_id: line.beneficiary_id.to_owned(),
                             hourly_rate: line.hourly_rate,
+                            allotted_minutes: Some(line.allotted_minutes),
+                            carried_in_minutes: Some(line.carry_in_minutes),
                             amounts: line.amounts,
                             billed: line
                                 .interventions
@@ -527,6 +537,8 @@ async fn regularisations(
                         plan_ref: plan_ref.clone(),
                         beneficiary_id: beneficiary_id.clone(),
                         hourly_rate: *rate,
+                        allotted_minutes: None,
+                        carried_in_minutes: None,
                         amounts: LineAmounts::default(),
                         billed: Vec::new(),
                         unpaid: Vec::new(),

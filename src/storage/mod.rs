@@ -363,6 +363,16 @@ pub struct InvoiceLineRecord {
     pub billed_minutes: i64,
     /// Rejected minutes.
     pub rejected_minutes: i64,
+    /// The month's R7 allotment (prorata, before carry-over), as computed
+    /// by the close that wrote the line; on a regularisation line, as
+    /// recomputed then (absolute, not a delta). `None` for lines stored
+    /// before it was kept, or when the recomputation has no line for the
+    /// plan.
+    pub allotted_minutes: Option<i64>,
+    /// R7 carry-over: unused allotment of earlier months of the year
+    /// carried into the month (0 in January). Same conventions as
+    /// `allotted_minutes`.
+    pub carried_in_minutes: Option<i64>,
     /// Hourly rate (EUR/h, possibly an average).
     pub hourly_rate: Decimal,
     /// Valued amount.

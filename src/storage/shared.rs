@@ -858,8 +858,8 @@ impl BackendStore {
         for line in lines {
             sqlx::query(
                 "INSERT INTO invoice_lines (invoice_id, line_no, plan_ref, beneficiary_id, billed_minutes, \
-                 rejected_minutes, hourly_rate, valued_amount, participation_amount, amount_due) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 rejected_minutes, hourly_rate, valued_amount, participation_amount, amount_due, \
+                 allotted_minutes, carried_in_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&invoice.id)
             .bind(line.line_no)
@@ -871,6 +871,8 @@ impl BackendStore {
             .bind(dec(line.valued_amount))
             .bind(dec(line.participation_amount))
             .bind(dec(line.amount_due))
+            .bind(line.allotted_minutes)
+            .bind(line.carried_in_minutes)
             .execute(&mut *tx)
             .await?;
             for billed in &line.interventions {
@@ -935,16 +937,8 @@ impl BackendStore {
         for l in &line_rows {
             let line_no: i64 = get(l, "line_no")?;
             lines.push(InvoiceLineRecord {
-                line_no,
-                plan_ref: get(l, "plan_ref")?,
-                beneficiary_id: get(l, "beneficiary_id")?,
-                billed_minutes: get(l, "billed_minutes")?,
-                rejected_minutes: get(l, "rejected_minutes")?,
-                hourly_rate: get_dec(l, "hourly_rate")?,
-                valued_amount: get_dec(l, "valued_amount")?,
-                participation_amount: get_dec(l, "participation_amount")?,
-                amount_due: get_dec(l, "amount_due")?,
                 interventions: traces.remove(&line_no).unwrap_or_default(),
+                ..invoice_line_from_row(l)?
             });
         }
         Ok(Some((invoice, lines)))

@@ -25,6 +25,8 @@ fn invoice_line_from_row(row: &DbRow) -> StoreResult<InvoiceLineRecord> {
         beneficiary_id: get(row, "beneficiary_id")?,
         billed_minutes: get(row, "billed_minutes")?,
         rejected_minutes: get(row, "rejected_minutes")?,
+        allotted_minutes: get(row, "allotted_minutes")?,
+        carried_in_minutes: get(row, "carried_in_minutes")?,
         hourly_rate: get_dec(row, "hourly_rate")?,
         valued_amount: get_dec(row, "valued_amount")?,
         participation_amount: get_dec(row, "participation_amount")?,
@@ -94,10 +96,11 @@ impl BackendStore {
             .iter()
             .flat_map(|(h, lines)| lines.iter().map(move |l| (h.id.as_str(), l)))
             .collect();
-        for chunk in lines.chunks(MAX_BINDS_PER_STATEMENT / 10) {
+        for chunk in lines.chunks(MAX_BINDS_PER_STATEMENT / 12) {
             let mut q = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO invoice_lines (invoice_id, line_no, plan_ref, beneficiary_id, billed_minutes, \
-                 rejected_minutes, hourly_rate, valued_amount, participation_amount, amount_due) ",
+                 rejected_minutes, allotted_minutes, carried_in_minutes, hourly_rate, valued_amount, \
+                 participation_amount, amount_due) ",
             );
             q.push_values(chunk, |mut b, (id, line)| {
                 b.push_bind(*id)
@@ -106,6 +109,8 @@ impl BackendStore {
                     .push_bind(line.beneficiary_id.as_str())
                     .push_bind(line.billed_minutes)
                     .push_bind(line.rejected_minutes)
+                    .push_bind(line.allotted_minutes)
+                    .push_bind(line.carried_in_minutes)
                     .push_bind(dec(line.hourly_rate))
                     .push_bind(dec(line.valued_amount))
                     .push_bind(dec(line.participation_amount))

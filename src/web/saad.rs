@@ -416,22 +416,27 @@ struct Consumption {
     beneficiary_id: String,
     aid_type: String,
     allotted: Option<i64>,
+    /// R7 carry-over into the month, as stored by the close.
+    carried: Option<i64>,
     billed: i64,
     rejected: i64,
     refused: i64,
 }
 
-/// A small bar chart: allotted (outline), billed (blue), rejected (red).
+/// A small bar chart: allotted (white frame) followed by the hours
+/// carried over (grey frame), that is what the month could use without an
+/// authorisation; billed (blue) and rejected (red) bars over it.
 fn consumption_chart(c: &Consumption) -> Markup {
     const WIDTH: i64 = 160;
     let allotted = c.allotted.unwrap_or(0);
-    let scale = allotted.max(c.billed + c.rejected).max(1);
+    let carried = c.carried.unwrap_or(0);
+    let scale = (allotted + carried).max(c.billed + c.rejected).max(1);
     let w = |minutes: i64| minutes.clamp(0, scale) * WIDTH / scale;
+    let unknown = || "inconnu".to_owned();
     let label = format!(
-        "Alloué {}, facturé {}, rejeté {}",
-        c.allotted
-            .map(hours)
-            .unwrap_or_else(|| "inconnu".to_owned()),
+        "Alloué {}, reporté {}, facturé {}, rejeté {}",
+        c.allotted.map(hours).unwrap_or_else(unknown),
+        c.carried.map(hours).unwrap_or_else(unknown),
         hours(c.billed),
         hours(c.rejected)
     );
@@ -439,6 +444,9 @@ fn consumption_chart(c: &Consumption) -> Markup {
         svg width=(WIDTH + 2) height="16" viewBox=(format!("0 0 {} 16", WIDTH + 2)) role="img" aria-label=(label) {
             title { (label) }
             rect x="1" y="1" width=(w(allotted)) height="14" fill="#ffffff" stroke="#1b1b1b" {}
+            @if carried > 0 {
+                rect x=(1 + w(allotted)) y="1" width=(w(carried)) height="14" fill="#d0d0d0" stroke="#1b1b1b" {}
+            }
             rect x="1" y="3" width=(w(c.billed)) height="10" fill="#0b4f9c" {}
             rect x=(1 + w(c.billed)) y="3" width=(w(c.rejected)) height="10" fill="#a4001d" {}
         }
@@ -475,13 +483,18 @@ async fn plans(
                         beneficiary_id: version.beneficiary_id.clone(),
                         aid_type: version.aid_type.to_string(),
                         allotted: Some(i64::from(version.monthly_minutes)),
+                        carried: None,
                         billed: 0,
                         rejected: 0,
                         refused: 0,
                     },
                 );
             }
-            // What the close invoiced for the month (pro-forma and regularisations).
+            // What the close invoiced for the month (pro-forma and
+            // regularisations, oldest first). The R7 allotment (prorata)
+            // and carry-over are stored with each line by the close: the
+            // latest line that has them wins (a regularisation's are the
+            // month's figures as recomputed then), nothing is recomputed.
             for invoice in store.list_invoices(month, Some(&siret)).await? {
                 let Some((header, lines)) = store.get_invoice(&invoice.id, Some(&siret)).await? else {
                     continue;
@@ -492,10 +505,17 @@ async fn plans(
                         beneficiary_id: line.beneficiary_id.clone(),
                         aid_type: header.aid_type.to_string(),
                         allotted: None,
+                        carried: None,
                         billed: 0,
                         rejected: 0,
                         refused: 0,
                     });
+                    if let Some(allotted) = line.allotted_minutes {
+                        row.allotted = Some(allotted);
+                    }
+                    if let Some(carried) = line.carried_in_minutes {
+                        row.carried = Some(carried);
+                    }
                     row.billed += line.billed_minutes;
                     row.rejected += line.rejected_minutes;
                 }
@@ -534,9 +554,9 @@ async fn plans(
                     label for="beneficiaire" { "Bénéficiaire ou plan" input #beneficiaire type="search" name="beneficiaire" value=(query.beneficiary().unwrap_or_default()); }
                 }))
                 @if !closed {
-                    p.notice { "Ce mois n'est pas clôturé : les heures facturées et rejetées pour dépassement sont calculées à la clôture et s'afficheront ensuite. Les refus à la réception sont déjà connus." }
+                    p.notice { "Ce mois n'est pas clôturé : les heures facturées, rejetées pour dépassement et reportées sont calculées à la clôture et s'afficheront ensuite. Les refus à la réception sont déjà connus." }
                 }
-                p.muted { "Le report d'heures des mois précédents est appliqué par la clôture mais n'est pas encore conservé par la plateforme : il n'est pas affiché." }
+                p.muted { "Alloué : heures du plan pour le mois (au prorata, telles que calculées à la clôture quand le mois est clôturé). Reporté : heures non utilisées des mois précédents de l'année, reportées sur ce mois (remise à zéro au 1er janvier), connues après la clôture." }
                 (pager(page_no, all.len(), link))
                 table {
                     caption { (all.len()) " plan(s), " (PAGE_SIZE) " par page" }
@@ -558,7 +578,7 @@ async fn plans(
                                 td { (row.beneficiary_id) }
                                 td { (row.aid_type) }
                                 td.n { (row.allotted.map(hours).unwrap_or_else(|| "—".to_owned())) }
-                                td.n { abbr title="non conservé" { "—" } }
+                                td.n { (row.carried.map(hours).unwrap_or_else(|| "—".to_owned())) }
                                 td.n { @if closed { (hours(row.billed)) } @else { "—" } }
                                 td.n { @if closed { (hours(row.rejected)) } @else { "—" } }
                                 td.n { (hours(row.refused)) }
@@ -568,7 +588,7 @@ async fn plans(
                     }
                 }
                 (pager(page_no, all.len(), link))
-                p.muted { "Graphique : cadre = heures allouées, bleu = facturées, rouge = rejetées pour dépassement." }
+                p.muted { "Graphique : cadre blanc = heures allouées, cadre gris = heures reportées, bleu = facturées, rouge = rejetées pour dépassement." }
             };
             Ok(html_response(
                 StatusCode::OK,

@@ -15,7 +15,7 @@ use saad_gateway::domain::types::{AidType, SaadStatus, Siret};
 use saad_gateway::storage::{CommitOutcome, Store};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, error_of, json_of, parse_time, spawn_app};
+use crate::helpers::{Backend, TestApp, error_of, json_of, parse_time, spawn_app, spawn_app_on};
 
 pub const SAAD_A: &str = "73282932000074";
 pub const SAAD_B: &str = "00000000000018";
@@ -356,4 +356,69 @@ async fn r9_a_late_correction_of_closed_january_gives_a_regularisation_at_februa
     // Closing February again returns the same two invoices.
     let again = close(&app, "2024-02", StatusCode::OK).await;
     assert_eq!(again, february);
+}
+
+/// R7 carry-over stored with the invoice lines on `backend`: P-1 (1 800
+/// minutes a month from 1 January) uses 600 in January, so 1 800 − 600 =
+/// 1 200 unused minutes carry into February, where 60 are used.
+async fn r7_carry_over_is_stored_with_the_lines(backend: Backend) {
+    let Some(app) = spawn_app_on(backend, "2024-02-01T08:00:00+01:00").await else {
+        return;
+    };
+    add_saad(&app.store, SAAD_A).await;
+    add_plan(&app.store, "P-1", "B-1", SAAD_A, "2024-01-01").await;
+    accept(
+        &app.store,
+        SAAD_A,
+        "T-JAN",
+        1,
+        &[("J-1", "P-1", "B-1", "2024-01-10T09:00:00Z", 600)],
+    )
+    .await;
+    close(&app, "2024-01", StatusCode::OK).await;
+    accept(
+        &app.store,
+        SAAD_A,
+        "T-FEB",
+        2,
+        &[("F-1", "P-1", "B-1", "2024-02-02T09:00:00Z", 60)],
+    )
+    .await;
+    app.set_now("2024-03-01T08:00:00+01:00");
+    let body = close(&app, "2024-02", StatusCode::OK).await;
+    let invoices = body["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 1, "February's pro-forma only: {body}");
+    let r7 = |month: &str| {
+        let month = month.parse().unwrap();
+        let store = app.store.clone();
+        async move {
+            let listed = store.list_invoices(month, Some(SAAD_A)).await.unwrap();
+            assert_eq!(listed.len(), 1, "one invoice for {month}");
+            let (_, lines) = store
+                .get_invoice(&listed[0].id, None)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(lines.len(), 1);
+            (
+                lines[0].billed_minutes,
+                lines[0].allotted_minutes,
+                lines[0].carried_in_minutes,
+            )
+        }
+    };
+    // January: nothing carried in (reset on 1 January), 600 billed.
+    assert_eq!(r7("2024-01").await, (600, Some(1800), Some(0)));
+    // February: 1 800 − 600 = 1 200 carried in from January.
+    assert_eq!(r7("2024-02").await, (60, Some(1800), Some(1200)));
+}
+
+#[tokio::test]
+async fn r7_carry_over_from_january_is_stored_with_februarys_line_on_sqlite() {
+    r7_carry_over_is_stored_with_the_lines(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn r7_carry_over_from_january_is_stored_with_februarys_line_on_postgres() {
+    r7_carry_over_is_stored_with_the_lines(Backend::Postgres).await;
 }

@@ -132,6 +132,8 @@ fn broken_close() -> Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)> {
         beneficiary_id: "B-X".to_owned(),
         billed_minutes: 60,
         rejected_minutes: 0,
+        allotted_minutes: None,
+        carried_in_minutes: None,
         hourly_rate: "24.50".parse().unwrap(),
         valued_amount: "24.50".parse().unwrap(),
         participation_amount: "0".parse().unwrap(),

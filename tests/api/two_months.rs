@@ -187,6 +187,22 @@ fn assert_line(
     assert_eq!(line["amount_due"], due, "{plan_ref}: {line}");
 }
 
+/// The R7 figures the close stored with a plan's line (read back from
+/// storage, as the plan consumption page does): (allotted, carried in).
+async fn stored_r7(app: &TestApp, invoice_id: &str, plan_ref: &str) -> (Option<i64>, Option<i64>) {
+    let (_, lines) = app
+        .store
+        .get_invoice(invoice_id, Some(SAAD_A))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("invoice {invoice_id} stored"));
+    let line = lines
+        .iter()
+        .find(|l| l.plan_ref == plan_ref)
+        .unwrap_or_else(|| panic!("{plan_ref} has a line in {invoice_id}"));
+    (line.allotted_minutes, line.carried_in_minutes)
+}
+
 async fn full(app: &TestApp, id: &str) -> Value {
     json_of(
         app.get(&format!("/invoices/{id}"), &app.financer).await,
@@ -565,6 +581,20 @@ async fn r1_r9_two_months_end_to_end_with_carry_over_overrun_authorisation_and_r
     assert_line(&detail, "P-1", 240, 0, "98.00", "15.40", "82.60");
     assert_line(&detail, "P-17", 290, 70, "118.42", "18.61", "99.81");
     assert_line(&detail, "P-2", 660, 60, "269.50", "42.35", "227.15");
+    // R7 figures stored with January's lines: nothing carries into January
+    // (reset on 1 January); allotments as computed above.
+    assert_eq!(
+        stored_r7(&app, &january_id, "P-1").await,
+        (Some(600), Some(0))
+    );
+    assert_eq!(
+        stored_r7(&app, &january_id, "P-17").await,
+        (Some(290), Some(0))
+    );
+    assert_eq!(
+        stored_r7(&app, &january_id, "P-2").await,
+        (Some(600), Some(0))
+    );
     // The January rejection notice lists every code the receipt gave.
     let notice = json_of(
         app.get("/rejections?month=2024-01", &saad).await,
@@ -774,6 +804,28 @@ async fn r1_r9_two_months_end_to_end_with_carry_over_overrun_authorisation_and_r
     let detail = full(&app, &regularisation_id).await;
     assert_line(&detail, "P-1", 60, 0, "24.50", "3.85", "20.65");
     assert_line(&detail, "P-17", 70, -70, "28.58", "4.49", "24.09");
+    // R7 carry-over stored by February's close. February pro-forma: P-1
+    // carries January's unused 600 − 300 = 300, P-17 435 − 360 = 75
+    // (January as recomputed at this close); allotments 600 and 900 (full
+    // month, version 2). The January regularisation keeps January's
+    // figures as recomputed (absolute, not deltas): P-1 600 and 0, P-17
+    // floor(900 × 15 / 31) = 435 and 0.
+    assert_eq!(
+        stored_r7(&app, &february_id, "P-1").await,
+        (Some(600), Some(300))
+    );
+    assert_eq!(
+        stored_r7(&app, &february_id, "P-17").await,
+        (Some(900), Some(75))
+    );
+    assert_eq!(
+        stored_r7(&app, &regularisation_id, "P-1").await,
+        (Some(600), Some(0))
+    );
+    assert_eq!(
+        stored_r7(&app, &regularisation_id, "P-17").await,
+        (Some(435), Some(0))
+    );
     // The paid January invoice is untouched.
     let paid = full(&app, &january_id).await;
     assert_eq!(paid["status"], "paid");
