@@ -204,7 +204,9 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     let mut answers: Vec<(Reply, Result<CommitOutcome, GroupError>)> =
         Vec::with_capacity(group.len());
     let mut stored_any = false;
+    let mut stored_lines: u64 = 0;
     for Queued { delivery, reply } in group {
+        let lines = u64::try_from(delivery.lines.len()).unwrap_or(u64::MAX);
         let outcome = match tx.savepoint().await {
             Ok(()) => match one_delivery(&mut tx, delivery).await {
                 Ok(outcome) => tx
@@ -219,7 +221,10 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
             },
             Err(error) => Err(error.into()),
         };
-        stored_any |= matches!(outcome, Ok(CommitOutcome::Stored));
+        if matches!(outcome, Ok(CommitOutcome::Stored)) {
+            stored_any = true;
+            stored_lines = stored_lines.saturating_add(lines);
+        }
         answers.push((reply, outcome));
     }
     let committed = if stored_any {
@@ -229,6 +234,9 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     };
     match committed {
         Ok(()) => {
+            if let Store::Postgres(pg) = store {
+                pg.note_stored(stored_lines);
+            }
             for (reply, outcome) in answers {
                 let _ = reply.send(outcome);
             }
