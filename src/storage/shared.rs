@@ -736,20 +736,7 @@ impl BackendStore {
     }
 
     pub(crate) async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (financer_id, at, token_id, saad_siret, action, target, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&self.financer_id)
-        .bind(ts(entry.at))
-        .bind(&entry.token_id)
-        .bind(&entry.saad_siret)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(&entry.outcome)
-        .bind(&entry.detail)
-        .execute(&self.pool)
-        .await?;
+        audit_insert(&self.financer_id, entry).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -1129,6 +1116,25 @@ fn alias_from_row(row: &DbRow) -> StoreResult<BeneficiaryAlias> {
     })
 }
 
+/// The audit row insert, for the pool or an open transaction.
+fn audit_insert<'q>(
+    financer_id: &'q str,
+    entry: &'q AuditEntry,
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+    sqlx::query(
+        "INSERT INTO audit_log (financer_id, at, token_id, saad_siret, action, target, outcome, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(financer_id)
+    .bind(ts(entry.at))
+    .bind(&entry.token_id)
+    .bind(&entry.saad_siret)
+    .bind(&entry.action)
+    .bind(&entry.target)
+    .bind(&entry.outcome)
+    .bind(&entry.detail)
+}
+
 /// The ingestion critical section of one delivery (see `crate::storage::IngestTx`).
 pub struct IngestTx {
     tx: sqlx::Transaction<'static, Db>,
@@ -1446,20 +1452,7 @@ impl IngestTx {
     /// Appends an audit row inside the ingestion transaction: it commits
     /// with the delivery it describes, and takes no write lock of its own.
     pub async fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (financer_id, at, token_id, saad_siret, action, target, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&self.financer_id)
-        .bind(ts(entry.at))
-        .bind(&entry.token_id)
-        .bind(&entry.saad_siret)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(&entry.outcome)
-        .bind(&entry.detail)
-        .execute(&mut *self.tx)
-        .await?;
+        audit_insert(&self.financer_id, entry).execute(&mut *self.tx).await?;
         Ok(())
     }
 
