@@ -485,18 +485,27 @@ async fn a_gateway_killed_during_month_close_leaves_no_half_closed_month_and_clo
  {
     let base = tempfile::tempdir().expect("dir");
     let template = base.path().join("template.db");
+    let mut urls = Vec::new();
     {
         let store = sqlite_store(&template).await;
         big_january(&store, 60, 40).await;
+        // `VACUUM INTO` writes a consistent copy through SQLite itself; a
+        // file copy could catch the main file mid-checkpoint with part of
+        // the data still in the WAL.
+        let saad_gateway::storage::Store::Sqlite(s) = &store else {
+            unreachable!()
+        };
+        for k in 0..4 {
+            let db = base.path().join(format!("copy-{k}.db"));
+            sqlx::query("VACUUM INTO ?")
+                .bind(db.to_str().expect("utf-8 path"))
+                .execute(s.pool())
+                .await
+                .expect("copy");
+            urls.push(sqlite_url(&db));
+        }
         store.close().await;
     }
-    let urls: Vec<String> = (0..4)
-        .map(|k| {
-            let db = base.path().join(format!("copy-{k}.db"));
-            std::fs::copy(&template, &db).expect("copy");
-            sqlite_url(&db)
-        })
-        .collect();
     kill_during_close(&urls, base.path()).await;
 }
 

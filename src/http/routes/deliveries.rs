@@ -367,7 +367,7 @@ fn xml_error(error: XmlError) -> ApiError {
 
 /// A JSON delivery (api.md "Delivery").
 #[derive(Debug, Deserialize)]
-struct JsonDelivery {
+pub(super) struct JsonDelivery {
     transmission_id: String,
     interventions: Vec<JsonLine>,
 }
@@ -375,7 +375,7 @@ struct JsonDelivery {
 /// One JSON line; values the rules judge are kept as text and parsed in
 /// [`JsonLine::into_submission`], so that a bad value rejects only its line.
 #[derive(Debug, Deserialize)]
-struct JsonLine {
+pub(super) struct JsonLine {
     line_id: String,
     #[serde(default)]
     plan_ref: Option<String>,

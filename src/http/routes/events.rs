@@ -28,7 +28,7 @@ use crate::http::gateway::AppState;
 /// JSON body of `POST /api/v1/events`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventsBody {
+pub(super) struct EventsBody {
     events: Vec<Event>,
 }
 

@@ -11,7 +11,7 @@ use actix_web::web;
 use chrono::Datelike;
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ApiError, parse_json};
 use super::server::{API_PREFIX, SERVER_ROUTES};
 use crate::domain::params::ParameterError;
 use crate::storage::StoreError;
@@ -418,4 +418,37 @@ mod tests {
         assert_eq!(api.details()["year"], 2031);
         assert_eq!(api.details()["parameter"], "apa.rounding");
     }
+}
+
+/// A JSON body a route reads (for [`read_json_body`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonBody {
+    /// `POST /saads`.
+    Saad,
+    /// `POST /orders` (JSON).
+    Plans,
+    /// `POST /events`.
+    Events,
+    /// `POST /overrun-authorisations`.
+    Authorisation,
+    /// `POST /deliveries` (JSON).
+    Delivery,
+}
+
+/// Reads `body` into the route's own type exactly as the route does (the
+/// shape check before any rule), for the `json_bodies` fuzz target: a
+/// refusal is the route's `invalid_json` error. A SAAD that reads is also
+/// checked by `service::saads::check_saad`, as its route does.
+pub fn read_json_body(kind: JsonBody, body: &[u8]) -> Result<(), ApiError> {
+    match kind {
+        JsonBody::Saad => {
+            let saad: crate::domain::model::Saad = parse_json(body)?;
+            let _ = crate::service::saads::check_saad(saad);
+        }
+        JsonBody::Plans => drop(parse_json::<orders::PlansBody>(body)?),
+        JsonBody::Events => drop(parse_json::<events::EventsBody>(body)?),
+        JsonBody::Authorisation => drop(parse_json::<overruns::AuthorisationBody>(body)?),
+        JsonBody::Delivery => drop(parse_json::<deliveries::JsonDelivery>(body)?),
+    }
+    Ok(())
 }

@@ -36,7 +36,7 @@ use crate::xml::{OrderParties, XmlError, read_order, write_order};
 /// JSON body of `POST /api/v1/orders`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PlansBody {
+pub(super) struct PlansBody {
     plans: Vec<PlanVersion>,
 }
 

@@ -21,7 +21,7 @@ use crate::http::gateway::AppState;
 /// 422 rather than a shape error.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AuthorisationBody {
+pub(super) struct AuthorisationBody {
     plan_ref: String,
     month: YearMonth,
     minutes: i64,
