@@ -240,7 +240,10 @@ fn ingest_error(error: IngestError) -> ApiError {
             details: None,
         },
         IngestError::Store(store) => super::store_error(store),
-        IngestError::Parameters(_) | IngestError::CorruptReceipt(_) => ApiError::internal(error),
+        // A parameter the charter lacks for a line's day: 422 saying which
+        // and how to fix it (nothing of the delivery was stored).
+        IngestError::Parameters(parameters) => super::charter_error(parameters),
+        IngestError::CorruptReceipt(_) => ApiError::internal(error),
     }
 }
 

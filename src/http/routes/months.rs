@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
+use crate::domain::reconciliation::ReconciliationError;
 use crate::domain::types::YearMonth;
 use crate::http::auth::{Principal, require_financer};
 use crate::http::clock::Clock;
@@ -23,6 +24,11 @@ pub async fn close(
     match close_month(&state.store, &state.params, month, clock.now()).await {
         Ok(outcome) => Ok(HttpResponse::Ok().json(outcome)),
         Err(CloseError::Conflict(message)) => Err(ApiError::conflict(message)),
+        // A parameter the charter lacks for a day of the month: 422 saying
+        // which and how to fix it (nothing was stored).
+        Err(CloseError::Rules(ReconciliationError::Parameter(error))) => {
+            Err(super::charter_error(error))
+        }
         Err(CloseError::Rules(error)) => Err(ApiError::internal(error)),
         Err(CloseError::Store(error)) => Err(store_error(error)),
     }
