@@ -154,6 +154,23 @@ async fn notice(
         })
 }
 
+/// What the three notice pages (HTML, CSV, printable) start with: the
+/// viewer, allowed to see `siret`, the month asked (default: the clock's
+/// previous month) and its notice.
+async fn scoped_notice(
+    request: &HttpRequest,
+    pages: &Pages,
+    clock: &Clock,
+    siret: String,
+    query: &SaadQuery,
+) -> Result<(Viewer, String, YearMonth, RejectionNotice), PageError> {
+    let viewer = viewer(request, pages).await?;
+    scope(pages, &viewer, &siret).await?;
+    let month = parse_month(query.mois.as_deref())?.unwrap_or_else(|| default_month(clock));
+    let notice = notice(pages, &siret, month).await?;
+    Ok((viewer, siret, month, notice))
+}
+
 /// The notice's lines kept by the filters, sorted by reason, day, id.
 fn filtered<'a>(notice: &'a RejectionNotice, query: &SaadQuery) -> Vec<&'a RejectionLine> {
     let beneficiary = query.beneficiary().map(str::to_lowercase);
@@ -249,11 +266,8 @@ async fn rejections(
 ) -> HttpResponse {
     respond(
         async {
-            let viewer = viewer(&request, &pages).await?;
-            let siret = path.into_inner();
-            scope(&pages, &viewer, &siret).await?;
-            let month = parse_month(query.mois.as_deref())?.unwrap_or_else(|| default_month(&clock));
-            let notice = notice(&pages, &siret, month).await?;
+            let (viewer, siret, month, notice) =
+                scoped_notice(&request, &pages, &clock, path.into_inner(), &query).await?;
             let lines = filtered(&notice, &query);
             let summary = groups(&lines);
             let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
@@ -340,12 +354,8 @@ async fn rejections_csv(
 ) -> HttpResponse {
     respond(
         async {
-            let viewer = viewer(&request, &pages).await?;
-            let siret = path.into_inner();
-            scope(&pages, &viewer, &siret).await?;
-            let month =
-                parse_month(query.mois.as_deref())?.unwrap_or_else(|| default_month(&clock));
-            let full = notice(&pages, &siret, month).await?;
+            let (_viewer, siret, month, full) =
+                scoped_notice(&request, &pages, &clock, path.into_inner(), &query).await?;
             let kept = RejectionNotice {
                 month,
                 saad_siret: siret.clone(),
@@ -375,11 +385,8 @@ async fn printable(
 ) -> HttpResponse {
     respond(
         async {
-            let viewer = viewer(&request, &pages).await?;
-            let siret = path.into_inner();
-            scope(&pages, &viewer, &siret).await?;
-            let month = parse_month(query.mois.as_deref())?.unwrap_or_else(|| default_month(&clock));
-            let full = notice(&pages, &siret, month).await?;
+            let (viewer, siret, month, full) =
+                scoped_notice(&request, &pages, &clock, path.into_inner(), &query).await?;
             let lines = filtered(&full, &query);
             let saad = state(&pages).store.get_saad(&siret).await?;
             let now = clock.now().with_timezone(&Paris);
