@@ -374,6 +374,10 @@ impl Server {
             address: config.listen.clone(),
             source,
         })?;
+        no_delay(&listener).map_err(|source| ServerError::Bind {
+            address: config.listen.clone(),
+            source,
+        })?;
         let tls_config = config.tls.as_ref().map(tls::server_config).transpose()?;
 
         let routes: Routes = Arc::new(routes);
@@ -579,12 +583,36 @@ pub async fn not_built_yet(request: HttpRequest) -> Result<HttpResponse, ApiErro
     )))
 }
 
+/// Sets `TCP_NODELAY` on the listening socket; accepted connections inherit
+/// it (Linux copies the listener's options into each accepted socket, and
+/// actix-web sets nothing itself). Without it, a response written after
+/// another unacknowledged segment on the same connection (TLS 1.3 session
+/// tickets, written right after the handshake, are one) waits for the
+/// client's delayed ACK: about 40 ms added to every first request of a
+/// connection, which is what one-shot SAAD clients send.
+fn no_delay(listener: &TcpListener) -> std::io::Result<()> {
+    socket2::SockRef::from(listener).set_tcp_nodelay(true)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
 
     use super::*;
     use crate::cli::Cli;
+
+    #[test]
+    fn accepted_connections_have_tcp_nodelay_so_no_response_waits_for_a_delayed_ack() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        no_delay(&listener).expect("TCP_NODELAY on the listener");
+        let address = listener.local_addr().expect("address");
+        let _client = std::net::TcpStream::connect(address).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        assert!(
+            accepted.nodelay().expect("read TCP_NODELAY"),
+            "an accepted connection must inherit TCP_NODELAY from the listener"
+        );
+    }
 
     fn config_of(args: &[&str]) -> Result<ServerConfig, ServerError> {
         let mut argv = vec!["saad-gateway"];

@@ -40,6 +40,14 @@ macro_rules! in_set {
     };
 }
 
+/// The rows of a list parameter as a table `j` with one column `value`,
+/// to drive a join (see the SQLite twin: there the join order matters).
+macro_rules! list_rows {
+    ($param:literal) => {
+        concat!("unnest(", $param, "::text[]) AS j(value)")
+    };
+}
+
 /// A list parameter for [`in_list!`]: a text array.
 fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<Vec<String>> {
     Ok(items.into_iter().map(str::to_owned).collect())

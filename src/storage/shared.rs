@@ -1199,12 +1199,13 @@ impl IngestTx {
         let plan_rows = sqlx::query(concat!(
             "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
              monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
-             household_ref FROM plan_versions WHERE financer_id = $1 AND (",
-            in_list!("plan_ref", "$2"),
-            " OR plan_ref IN (SELECT plan_ref FROM plan_versions WHERE financer_id = $1 AND saad_siret = $3 \
-             AND ",
-            in_list!("beneficiary_id", "$4"),
-            ")) ORDER BY plan_ref, version"
+             household_ref FROM plan_versions WHERE financer_id = $1 AND plan_ref IN (",
+            "SELECT value FROM ",
+            list_rows!("$2"),
+            " UNION SELECT p.plan_ref FROM ",
+            list_rows!("$4"),
+            " CROSS JOIN plan_versions p WHERE p.financer_id = $1 AND p.beneficiary_id = j.value \
+             AND p.saad_siret = $3) ORDER BY plan_ref, version"
         ))
         .bind(&financer)
         .bind(list_param(plan_refs.iter().copied())?)
@@ -1366,11 +1367,14 @@ impl IngestTx {
                 .copied()
                 .chain(plan_beneficiaries.iter().copied())
                 .collect();
+            // The list drives: one index range per beneficiary (or worker).
             let by_beneficiary = sqlx::query(concat!(
-                "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
-                 plan_ref, sequence, rounded_minutes, corrected FROM current_interventions \
-                 WHERE financer_id = $1 AND counted_start >= $5 AND counted_start < $3 AND counted_end > $2 AND ",
-                in_list!("beneficiary_id", "$4")
+                "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
+                 c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
+                list_rows!("$4"),
+                " CROSS JOIN current_interventions c \
+                 WHERE c.financer_id = $1 AND c.beneficiary_id = j.value AND c.counted_start >= $5 \
+                 AND c.counted_start < $3 AND c.counted_end > $2"
             ))
             .bind(&financer)
             .bind(ts(low))
@@ -1380,11 +1384,12 @@ impl IngestTx {
             .fetch_all(&mut *conn)
             .await?;
             let by_worker = sqlx::query(concat!(
-                "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
-                 plan_ref, sequence, rounded_minutes, corrected FROM current_interventions \
-                 WHERE financer_id = $1 AND saad_siret = $5 AND counted_start >= $6 AND counted_start < $3 \
-                 AND counted_end > $2 AND ",
-                in_list!("worker_id", "$4")
+                "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
+                 c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
+                list_rows!("$4"),
+                " CROSS JOIN current_interventions c \
+                 WHERE c.financer_id = $1 AND c.saad_siret = $5 AND c.worker_id = j.value \
+                 AND c.counted_start >= $6 AND c.counted_start < $3 AND c.counted_end > $2"
             ))
             .bind(&financer)
             .bind(ts(low))

@@ -41,6 +41,18 @@ macro_rules! in_set {
     };
 }
 
+/// The rows of a list parameter as a table `j` with one column `value`,
+/// to drive a join: `FROM list_rows!("$2") CROSS JOIN t WHERE t.c = j.value`.
+/// SQLite keeps the order of a CROSS JOIN, so the list is read first and
+/// each element is one index probe; with `c IN (SELECT value FROM
+/// json_each(…))` and a range on another column, its planner (no
+/// statistics on `json_each`) may scan the whole table instead.
+macro_rules! list_rows {
+    ($param:literal) => {
+        concat!("json_each(", $param, ") AS j")
+    };
+}
+
 /// A list parameter for [`in_list!`]: a JSON array of strings.
 fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<String> {
     super::rows::json_list(items)
