@@ -192,6 +192,9 @@ impl Drop for DrainGuard {
 
 /// One shared transaction for `group`; answers every delivery after the commit.
 async fn run_group(store: &Store, group: Vec<Queued>) {
+    let started = std::time::Instant::now();
+    let deliveries = group.len();
+    let mut timings = Timings::default();
     let mut tx = match store.begin_ingest().await {
         Ok(tx) => tx,
         Err(error) => {
@@ -208,7 +211,7 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     for Queued { delivery, reply } in group {
         let lines = u64::try_from(delivery.lines.len()).unwrap_or(u64::MAX);
         let outcome = match tx.savepoint().await {
-            Ok(()) => match one_delivery(&mut tx, delivery).await {
+            Ok(()) => match one_delivery(&mut tx, delivery, &mut timings).await {
                 Ok(outcome) => tx
                     .release_savepoint()
                     .await
@@ -227,11 +230,22 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
         }
         answers.push((reply, outcome));
     }
+    let before_commit = std::time::Instant::now();
     let committed = if stored_any {
         tx.finish().await
     } else {
         tx.rollback().await
     };
+    tracing::debug!(
+        deliveries,
+        lines = stored_lines,
+        total_ms = started.elapsed().as_secs_f64() * 1e3,
+        context_ms = timings.context.as_secs_f64() * 1e3,
+        judge_ms = timings.judge.as_secs_f64() * 1e3,
+        write_ms = timings.write.as_secs_f64() * 1e3,
+        commit_ms = before_commit.elapsed().as_secs_f64() * 1e3,
+        "ingestion group"
+    );
     match committed {
         Ok(()) => {
             if let Store::Postgres(pg) = store {
@@ -254,9 +268,18 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     }
 }
 
+/// Where a group's time went (debug log `ingestion group`).
+#[derive(Default)]
+struct Timings {
+    context: std::time::Duration,
+    judge: std::time::Duration,
+    write: std::time::Duration,
+}
+
 async fn one_delivery(
     tx: &mut IngestTx,
     delivery: GroupedDelivery,
+    timings: &mut Timings,
 ) -> Result<CommitOutcome, GroupError> {
     let GroupedDelivery {
         saad_siret,
@@ -267,12 +290,17 @@ async fn one_delivery(
         judge,
         audit,
     } = delivery;
+    let mut phase = std::time::Instant::now();
     let context = tx.load_context(&saad_siret, &lines, now).await?;
+    timings.context += phase.elapsed();
+    phase = std::time::Instant::now();
     // A judge that panics fails its own delivery, not the group.
     let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(&context, &lines)))
         .map_err(|_| GroupError::Judge("the checks failed unexpectedly (panic)".into()))?
         .map_err(GroupError::Judge)?;
     drop(context);
+    timings.judge += phase.elapsed();
+    phase = std::time::Instant::now();
     let outcome = tx
         .write(DeliveryCommit {
             saad_siret: &saad_siret,
@@ -294,6 +322,7 @@ async fn one_delivery(
         entry.detail = Some(format!("{} lines, {rejected} rejected", lines.len()));
         tx.append_audit(&entry).await?;
     }
+    timings.write += phase.elapsed();
     Ok(outcome)
 }
 

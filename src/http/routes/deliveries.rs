@@ -112,6 +112,7 @@ async fn receive_delivery(
     limits: &BodyLimits,
     note: &mut AuditNote,
 ) -> Result<HttpResponse, ApiError> {
+    let received = Instant::now();
     let siret = require_saad(principal)?;
     let saad = Siret::parse(siret).map_err(ApiError::internal)?;
     let kind = body_kind(request.headers())?;
@@ -175,6 +176,7 @@ async fn receive_delivery(
         }
     };
 
+    let parsed = Instant::now();
     note.transmission = Some(transmission_id.clone());
     let stored_entry = audit_entry(
         clock,
@@ -199,6 +201,13 @@ async fn receive_delivery(
     )
     .await
     .map_err(ingest_error)?;
+    tracing::debug!(
+        lines = ingested.receipt().lines.len(),
+        body_ms = started.duration_since(received).as_secs_f64() * 1e3,
+        parse_ms = parsed.duration_since(started).as_secs_f64() * 1e3,
+        ingest_ms = parsed.elapsed().as_secs_f64() * 1e3,
+        "delivery timings"
+    );
     note.written = matches!(ingested, Ingested::Stored(_));
     if let Ingested::Stored(receipt) = &ingested {
         record(metrics, receipt);
