@@ -158,6 +158,8 @@ impl PgStore {
         Ok(IngestTx {
             tx,
             financer_id: self.financer_id.clone(),
+            high_water: None,
+            legacy_raw: BTreeMap::new(),
         })
     }
 }

@@ -1139,6 +1139,46 @@ fn audit_insert<'q>(
 pub struct IngestTx {
     tx: sqlx::Transaction<'static, Db>,
     financer_id: String,
+    /// The highest version id and acceptance sequence stored, read once per
+    /// transaction: it holds the ingestion lock, so only its own writes move
+    /// them (a group of deliveries would otherwise read them twice each).
+    /// Forgotten when a savepoint is rolled back.
+    high_water: Option<HighWater>,
+    /// Whether a SAAD has raw stamps in the legacy `raw_stamps` table (an
+    /// append-only table nothing writes any more: true stays true).
+    legacy_raw: BTreeMap<String, bool>,
+}
+
+/// See [`IngestTx::high_water`].
+#[derive(Debug, Clone, Copy)]
+struct HighWater {
+    max_id: i64,
+    max_sequence: i64,
+}
+
+/// The highest version id and acceptance sequence (0 when none), from the
+/// cache or the database.
+async fn high_water(
+    conn: &mut Conn,
+    financer: &str,
+    cache: &mut Option<HighWater>,
+) -> StoreResult<HighWater> {
+    if let Some(known) = *cache {
+        return Ok(known);
+    }
+    let (max_id, max_sequence): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT), CAST(COALESCE((SELECT MAX(sequence) \
+         FROM intervention_versions WHERE financer_id = $1), 0) AS BIGINT) FROM intervention_versions",
+    )
+    .bind(financer)
+    .fetch_one(&mut *conn)
+    .await?;
+    let known = HighWater {
+        max_id,
+        max_sequence,
+    };
+    *cache = Some(known);
+    Ok(known)
 }
 
 impl std::fmt::Debug for IngestTx {
@@ -1276,13 +1316,20 @@ impl IngestTx {
                 }
             }
         }
-        let legacy_raw: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM raw_stamps WHERE financer_id = $1 AND saad_siret = $2)",
-        )
-        .bind(&financer)
-        .bind(saad_siret)
-        .fetch_one(&mut *conn)
-        .await?;
+        let legacy_raw = match self.legacy_raw.get(saad_siret) {
+            Some(known) => *known,
+            None => {
+                let found: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM raw_stamps WHERE financer_id = $1 AND saad_siret = $2)",
+                )
+                .bind(&financer)
+                .bind(saad_siret)
+                .fetch_one(&mut *conn)
+                .await?;
+                self.legacy_raw.insert(saad_siret.to_owned(), found);
+                found
+            }
+        };
         if legacy_raw {
             let legacy_rows = sqlx::query(concat!(
                 "SELECT line_id, side, stamp, received_at FROM raw_stamps \
@@ -1367,39 +1414,34 @@ impl IngestTx {
                 .copied()
                 .chain(plan_beneficiaries.iter().copied())
                 .collect();
-            // The list drives: one index range per beneficiary (or worker).
-            let by_beneficiary = sqlx::query(concat!(
+            // The lists drive: one index range per beneficiary (any SAAD)
+            // and per worker (this SAAD); UNION reads an intervention
+            // found both ways once.
+            let found = sqlx::query(concat!(
                 "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
                  c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
                 list_rows!("$4"),
                 " CROSS JOIN current_interventions c \
                  WHERE c.financer_id = $1 AND c.beneficiary_id = j.value AND c.counted_start >= $5 \
-                 AND c.counted_start < $3 AND c.counted_end > $2"
+                 AND c.counted_start < $3 AND c.counted_end > $2 \
+                 UNION \
+                 SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
+                 c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
+                list_rows!("$6"),
+                " CROSS JOIN current_interventions c \
+                 WHERE c.financer_id = $1 AND c.saad_siret = $7 AND c.worker_id = j.value \
+                 AND c.counted_start >= $5 AND c.counted_start < $3 AND c.counted_end > $2"
             ))
             .bind(&financer)
             .bind(ts(low))
             .bind(ts(high))
             .bind(list_param(all_beneficiaries.iter().copied())?)
             .bind(ts(earliest_start))
-            .fetch_all(&mut *conn)
-            .await?;
-            let by_worker = sqlx::query(concat!(
-                "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
-                 c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
-                list_rows!("$4"),
-                " CROSS JOIN current_interventions c \
-                 WHERE c.financer_id = $1 AND c.saad_siret = $5 AND c.worker_id = j.value \
-                 AND c.counted_start >= $6 AND c.counted_start < $3 AND c.counted_end > $2"
-            ))
-            .bind(&financer)
-            .bind(ts(low))
-            .bind(ts(high))
             .bind(list_param(workers.iter().copied())?)
             .bind(saad_siret)
-            .bind(ts(earliest_start))
             .fetch_all(&mut *conn)
             .await?;
-            for row in by_beneficiary.iter().chain(by_worker.iter()) {
+            for row in &found {
                 let accepted = accepted_from_row(row)?;
                 neighbours.insert(
                     (accepted.saad_siret.clone(), accepted.line_id.clone()),
@@ -1410,12 +1452,10 @@ impl IngestTx {
         let mut neighbours: Vec<AcceptedIntervention> = neighbours.into_values().collect();
         neighbours.sort_by_key(|n| n.sequence);
 
-        let next_sequence: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(MAX(sequence), 0) + 1 AS BIGINT) FROM intervention_versions WHERE financer_id = $1",
-        )
-        .bind(&financer)
-        .fetch_one(&mut *conn)
-        .await?;
+        let next_sequence = high_water(conn, &financer, &mut self.high_water)
+            .await?
+            .max_sequence
+            + 1;
 
         Ok(IngestContext {
             now,
@@ -1469,6 +1509,7 @@ impl IngestTx {
 
     /// Undoes what was written since the savepoint (and releases it).
     pub async fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        self.high_water = None;
         sqlx::query("ROLLBACK TO SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
         sqlx::query("RELEASE SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
         Ok(())
@@ -1505,13 +1546,10 @@ impl IngestTx {
             });
         }
 
-        let (max_id, max_sequence): (i64, i64) = sqlx::query_as(
-            "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT), CAST(COALESCE((SELECT MAX(sequence) \
-             FROM intervention_versions WHERE financer_id = $1), 0) AS BIGINT) FROM intervention_versions",
-        )
-        .bind(&financer)
-        .fetch_one(&mut *conn)
-        .await?;
+        let HighWater {
+            max_id,
+            max_sequence,
+        } = high_water(conn, &financer, &mut self.high_water).await?;
         let rows = rows::commit_rows(&delivery, max_id + 1)?;
         if let Some(min_sequence) = rows.min_sequence {
             if min_sequence <= max_sequence {
@@ -1555,6 +1593,14 @@ impl IngestTx {
             .await?;
         }
         upsert_current(conn, &financer, delivery.saad_siret, &rows.current).await?;
+        self.high_water = Some(HighWater {
+            max_id: max_id + i64::try_from(rows.versions.len()).unwrap_or(i64::MAX),
+            max_sequence: rows
+                .versions
+                .iter()
+                .filter_map(|v| v.sequence)
+                .fold(max_sequence, i64::max),
+        });
         for alias in &delivery.result.new_aliases {
             sqlx::query(
                 "INSERT INTO beneficiary_aliases (financer_id, saad_siret, plan_ref, alias_id, beneficiary_id, created_at) \

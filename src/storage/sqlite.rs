@@ -127,6 +127,8 @@ impl SqliteStore {
         Ok(IngestTx {
             tx: self.begin_write().await?,
             financer_id: self.financer_id.clone(),
+            high_water: None,
+            legacy_raw: BTreeMap::new(),
         })
     }
 }

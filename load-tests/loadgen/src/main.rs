@@ -115,7 +115,7 @@ struct RunArgs {
     /// Simulated real-time SAAD clients (each its own token and loopback address).
     #[arg(long, default_value_t = 400)]
     clients: usize,
-    /// Seconds per offered rate in the real-time search.
+    /// Seconds per offered rate in the real-time search (longer at low rates: each step sends at least 300 requests).
     #[arg(long, default_value_t = 5)]
     step_seconds: u64,
     /// The p99 bound of a sustained real-time rate, ms.
@@ -1022,6 +1022,9 @@ fn realtime_request(session: &Session, i: u64) -> Option<reqwest::RequestBuilder
     )
 }
 
+/// Fewest requests of one real-time step (see `realtime`).
+const MIN_STEP_REQUESTS: u64 = 300;
+
 /// The real-time search; returns the best sustained rate and the next
 /// unused request number.
 async fn realtime(
@@ -1039,6 +1042,10 @@ async fn realtime(
     let max_rate = (clients as u64) * 45;
     let mut next_index = 0u64;
     let mut run_step = |rate: u64| {
+        // A p99 needs enough answers to mean something: at least
+        // MIN_STEP_REQUESTS per step (at 10/s a 5 s step would give 50, whose
+        // "p99" is the single slowest answer).
+        let step = step.max(Duration::from_secs(MIN_STEP_REQUESTS.div_ceil(rate.max(1))));
         let start_index = next_index;
         next_index += rate * step.as_secs();
         let session_ref = &*session;
