@@ -239,11 +239,11 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     tracing::debug!(
         deliveries,
         lines = stored_lines,
-        total_ms = started.elapsed().as_secs_f64() * 1e3,
-        context_ms = timings.context.as_secs_f64() * 1e3,
-        judge_ms = timings.judge.as_secs_f64() * 1e3,
-        write_ms = timings.write.as_secs_f64() * 1e3,
-        commit_ms = before_commit.elapsed().as_secs_f64() * 1e3,
+        total = ?started.elapsed(),
+        context = ?timings.context,
+        judge = ?timings.judge,
+        write = ?timings.write,
+        commit = ?before_commit.elapsed(),
         "ingestion group"
     );
     match committed {

@@ -203,9 +203,9 @@ async fn receive_delivery(
     .map_err(ingest_error)?;
     tracing::debug!(
         lines = ingested.receipt().lines.len(),
-        body_ms = started.duration_since(received).as_secs_f64() * 1e3,
-        parse_ms = parsed.duration_since(started).as_secs_f64() * 1e3,
-        ingest_ms = parsed.elapsed().as_secs_f64() * 1e3,
+        body = ?started.duration_since(received),
+        parse = ?parsed.duration_since(started),
+        ingest = ?parsed.elapsed(),
         "delivery timings"
     );
     note.written = matches!(ingested, Ingested::Stored(_));
