@@ -58,9 +58,6 @@ fn list_param<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreResult<Strin
     super::rows::json_list(items)
 }
 
-/// Bytes of the database file SQLite maps in memory (see `connect`).
-const MMAP_BYTES: u64 = 1 << 30;
-
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -77,13 +74,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(config.busy_timeout)
-            .foreign_keys(true)
-            // Reads through a shared memory map instead of a read() into
-            // each connection's small page cache (2 MiB by default): the
-            // ingestion's index probes and the close's range scans touch
-            // pages all over files of hundreds of MiB. Writes still go
-            // through the WAL; the map is shared by every connection.
-            .pragma("mmap_size", MMAP_BYTES.to_string());
+            .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(config.acquire_timeout)
