@@ -71,9 +71,7 @@ impl LineCount {
             self.column_chars = self.column_chars.saturating_add(chars);
         } else {
             self.newlines = self.newlines.saturating_add(newlines);
-            let after = chunk
-                .iter()
-                .rposition(|&b| b == b'\n')
+            let after = last_newline(chunk)
                 .and_then(|last| chunk.get(last + 1..))
                 .unwrap_or(&[]);
             let (_, continuations) = tally(after);
@@ -215,6 +213,25 @@ fn tally_blocks(blocks: &[u8]) -> (u64, u64) {
         continuations += sum_lanes(&lane_continuations);
     }
     (newlines, continuations)
+}
+
+/// Index of the last newline of `bytes`: the last 32-byte block holding one
+/// is found with a vectorisable test, then searched byte by byte.
+fn last_newline(bytes: &[u8]) -> Option<usize> {
+    let whole = bytes.len() - bytes.len() % 32;
+    let (blocks, rest) = bytes.split_at(whole);
+    if let Some(index) = rest.iter().rposition(|&b| b == b'\n') {
+        return Some(whole + index);
+    }
+    let (number, block) = blocks
+        .chunks_exact(32)
+        .enumerate()
+        .rev()
+        .find(|(_, block)| block.iter().fold(false, |any, &b| any | (b == b'\n')))?;
+    block
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|index| number * 32 + index)
 }
 
 /// Sum of 32 byte-wide counters, eight at a time in a `u64`.
@@ -1204,6 +1221,18 @@ mod tests {
             .filter(|&&b| (b & 0xC0) != 0x80)
             .count() as u64;
         (newlines, chars)
+    }
+
+    #[test]
+    fn last_newline_finds_the_last_one_wherever_it_is() {
+        for length in 0..100 {
+            let mut bytes = vec![b'a'; length];
+            assert_eq!(super::last_newline(&bytes), None);
+            for at in 0..length {
+                bytes[at] = b'\n';
+                assert_eq!(super::last_newline(&bytes), Some(at), "{length} {at}");
+            }
+        }
     }
 
     #[test]
