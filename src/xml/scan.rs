@@ -146,6 +146,8 @@ impl<R: BufRead> Read for Tracked<R> {
 }
 
 impl<R: BufRead> BufRead for Tracked<R> {
+    // Inlined into quick-xml's read loops (called several times per event).
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         let room = self.limit.saturating_sub(self.consumed);
         let buf = self.inner.fill_buf()?;
@@ -164,6 +166,7 @@ impl<R: BufRead> BufRead for Tracked<R> {
         Ok(buf.get(..n).unwrap_or(buf))
     }
 
+    #[inline]
     fn consume(&mut self, amount: usize) {
         if amount > 0 {
             if let Ok(buf) = self.inner.fill_buf() {
