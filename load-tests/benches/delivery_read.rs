@@ -1,5 +1,5 @@
-//! DELIVERY reading throughput on a generated 20 000-intervention document
-//! (about 67 MB), against raw quick-xml streaming passes over the same bytes
+//! DELIVERY reading throughput on a generated 100 000-intervention document
+//! (about 312 MB; `DELIVERY_BENCH_INTERVENTIONS` for another size), against raw quick-xml streaming passes over the same bytes
 //! (the ceiling):
 //!
 //! * `raw_quick_xml_ns_borrowed`: `NsReader::from_reader(&[u8])` +
