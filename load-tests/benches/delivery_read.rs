@@ -1,5 +1,5 @@
-//! DELIVERY reading throughput on a generated 20 000-intervention document
-//! (about 67 MB), against raw quick-xml streaming passes over the same bytes
+//! DELIVERY reading throughput on a generated 100 000-intervention document
+//! (about 312 MB; `DELIVERY_BENCH_INTERVENTIONS` for another size), against raw quick-xml streaming passes over the same bytes
 //! (the ceiling):
 //!
 //! * `raw_quick_xml_ns_borrowed`: `NsReader::from_reader(&[u8])` +
@@ -9,10 +9,14 @@
 //!   buffer, the pass the reader over any `BufRead` has to make.
 //!
 //! Run: `cargo bench --bench delivery_read -- --warm-up-time 1 --measurement-time 5`
+//!
+//! For an instruction count (immune to the machine's load), run one pass
+//! only with `DELIVERY_READ_ONCE=raw` or `DELIVERY_READ_ONCE=reader` under
+//! `valgrind --tool=callgrind` (the document is generated before either).
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use quick_xml::NsReader;
 use quick_xml::events::Event;
 use saad_gateway::xml::{DeliveryReader, Limits, synthetic};
@@ -26,6 +30,31 @@ fn interventions() -> usize {
         .unwrap_or(100_000)
 }
 
+/// The fastest quick-xml streaming pass: borrowed namespace-resolved events.
+fn raw_borrowed(bytes: &[u8]) -> usize {
+    let mut reader = NsReader::from_reader(bytes);
+    let mut starts = 0usize;
+    loop {
+        match reader.read_resolved_event() {
+            Ok((_, Event::Start(_))) => starts += 1,
+            Ok((_, Event::Eof)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    starts
+}
+
+/// The reader over the whole document: the number of lines read.
+fn reader(bytes: &[u8]) -> usize {
+    let limits = Limits {
+        max_document_bytes: bytes.len() as u64,
+        ..Limits::default()
+    };
+    DeliveryReader::with_limits(bytes, limits)
+        .filter(Result::is_ok)
+        .count()
+}
+
 fn bench(c: &mut Criterion) {
     let interventions = interventions();
     let bytes = synthetic::delivery(interventions, 42);
@@ -33,18 +62,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("raw_quick_xml_ns_borrowed", |b| {
-        b.iter(|| {
-            let mut reader = NsReader::from_reader(bytes.as_slice());
-            let mut starts = 0usize;
-            loop {
-                match reader.read_resolved_event() {
-                    Ok((_, Event::Start(_))) => starts += 1,
-                    Ok((_, Event::Eof)) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-            black_box(starts)
-        })
+        b.iter(|| black_box(raw_borrowed(black_box(&bytes))))
     });
     group.bench_function("raw_quick_xml_ns_buffered", |b| {
         b.iter(|| {
@@ -64,16 +82,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("delivery_reader", |b| {
         b.iter(|| {
-            let limits = Limits {
-                max_document_bytes: bytes.len() as u64,
-                ..Limits::default()
-            };
-            let mut count = 0usize;
-            for line in DeliveryReader::with_limits(bytes.as_slice(), limits) {
-                if line.is_ok() {
-                    count += 1;
-                }
-            }
+            let count = reader(black_box(&bytes));
             assert_eq!(count, interventions);
             black_box(count)
         })
@@ -82,4 +91,21 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("DELIVERY_READ_ONCE").as_deref() {
+        Ok("raw") => {
+            let bytes = synthetic::delivery(interventions(), 42);
+            println!("raw: {} start tags", raw_borrowed(black_box(&bytes)));
+        }
+        Ok("reader") => {
+            let bytes = synthetic::delivery(interventions(), 42);
+            println!("reader: {} lines", reader(black_box(&bytes)));
+        }
+        Ok(other) => panic!("DELIVERY_READ_ONCE is raw or reader, not {other}"),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -217,6 +217,8 @@ pub struct Delivery {
 /// [`XmlError`].
 pub struct DeliveryReader<R> {
     document: Document<R>,
+    /// The message being read, reused from one message to the next.
+    scanned: Scanned,
     rounding: RoundingRule,
     failed: bool,
 }
@@ -232,6 +234,7 @@ impl<R: BufRead> DeliveryReader<R> {
     pub fn with_limits(input: R, limits: Limits) -> Self {
         Self {
             document: Document::new(input, MessageKind::Delivery, &SHAPE, limits),
+            scanned: Scanned::default(),
             rounding: RoundingRule {
                 step_minutes: 15,
                 pivot_minute: 7,
@@ -260,11 +263,15 @@ impl<R: BufRead> DeliveryReader<R> {
     }
 
     fn read_next(&mut self) -> Result<Option<DeliveryLine>, XmlError> {
-        let Some(scanned) = self.document.next_message()? else {
+        if !self.document.next_message(&mut self.scanned)? {
             return Ok(None);
-        };
-        let wrapper_version = self.document.wrapper_version.clone();
-        map_message(&scanned, wrapper_version.as_deref(), self.rounding).map(Some)
+        }
+        map_message(
+            &self.scanned,
+            self.document.wrapper_version.as_deref(),
+            self.rounding,
+        )
+        .map(Some)
     }
 }
 
@@ -309,7 +316,7 @@ impl Problems<'_> {
             let pos = pos.unwrap_or(self.scanned.start);
             self.first = Some(MessageProblem {
                 message,
-                path: format!("{}/{}", self.scanned.path, relative),
+                path: format!("{}/{}", self.scanned.path(), relative),
                 line: pos.line,
                 column: pos.column,
             });
@@ -414,7 +421,7 @@ fn map_message(
                 "message {} has no intervention id (CIDDHExchangedDocument/ID): every intervention needs the stable id it has in the SAAD software; nothing in this file was accepted",
                 scanned.index
             ),
-            path: format!("{}/{}", scanned.path, relative),
+            path: format!("{}/{}", scanned.path(), relative),
             line: pos.line,
             column: pos.column,
         });
@@ -632,9 +639,13 @@ fn map_message(
             if let (Some(rs), Some(re), Some(ts), Some(te)) =
                 (raw_start, raw_end, retained_start, retained_end)
             {
-                let same = |a: Stamp, b: Stamp| match (a.resolve_alone(), b.resolve_alone()) {
-                    (Some(x), Some(y)) => truncate_to_minute(x) == truncate_to_minute(y),
-                    _ => a == b,
+                // Equal stamps resolve alike (the usual case): no time-zone work.
+                let same = |a: Stamp, b: Stamp| {
+                    a == b
+                        || match (a.resolve_alone(), b.resolve_alone()) {
+                            (Some(x), Some(y)) => truncate_to_minute(x) == truncate_to_minute(y),
+                            _ => false,
+                        }
                 };
                 if !same(rs, ts) || !same(re, te) {
                     warnings.push(format!(

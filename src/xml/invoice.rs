@@ -325,7 +325,8 @@ pub fn read_invoice(bytes: &[u8]) -> Result<Vec<InvoiceMessage>, XmlError> {
     };
     let mut document = Document::new(bytes, MessageKind::Invoice, &SHAPE, limits);
     let mut invoices = Vec::new();
-    while let Some(scanned) = document.next_message()? {
+    let mut scanned = Scanned::default();
+    while document.next_message(&mut scanned)? {
         invoices.push(map_message(&scanned));
     }
     Ok(invoices)

@@ -216,7 +216,7 @@ pub(crate) fn problem(
     let pos = pos.unwrap_or(scanned.start);
     MessageProblem {
         message,
-        path: format!("{}/{}", scanned.path, relative),
+        path: format!("{}/{}", scanned.path(), relative),
         line: pos.line,
         column: pos.column,
     }
@@ -234,7 +234,8 @@ pub fn read_order(bytes: &[u8]) -> Result<Vec<OrderPlan>, XmlError> {
     };
     let mut document = Document::new(bytes, MessageKind::Order, &SHAPE, limits);
     let mut plans = Vec::new();
-    while let Some(scanned) = document.next_message()? {
+    let mut scanned = Scanned::default();
+    while document.next_message(&mut scanned)? {
         map_message(&scanned, &mut plans);
     }
     Ok(plans)

@@ -1,7 +1,7 @@
 //! Streaming scanner shared by the three message readers.
 //!
-//! [`Tracked`] wraps the input to bound its size and to locate offsets as
-//! lines and columns, counted lazily in bulk when a position is needed (each
+//! [`Tracked`] wraps the input to bound its size and to locate token starts
+//! as lines and columns, counted in bulk when a position is needed (each
 //! byte counted once, in document order). [`Cursor`] turns quick-xml's `NsReader` events into a small
 //! event set with namespaces classified by URI, refuses DTDs and custom
 //! entities, and enforces the [`Limits`]. [`Document`] walks the root (a bare
@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
 
 use quick_xml::NsReader;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::name::ResolveResult;
 
 use super::MessageKind;
@@ -26,71 +26,61 @@ enum LimitHit {
     Document,
 }
 
-/// Input wrapper: bounds the document and each token, and keeps what is
-/// needed to locate a byte offset as a line and column.
+/// Input wrapper: bounds the document and each token, and locates the
+/// start of the current token as a line and column.
 ///
-/// Line and column are computed lazily: consuming bytes only copies them to a
-/// small window (one `memcpy`); they are counted (newlines, UTF-8 characters)
-/// when a position is asked for ([`Tracked::position_at`]: errors, the start
-/// of a message, the start of a kept value) or when the window grows past
-/// [`WINDOW_FLUSH`] bytes, in one bulk pass. Positions are asked for in
-/// document order, so every byte is counted once.
+/// Consuming bytes only copies them to a small window (one `memcpy`); they
+/// are counted (newlines, UTF-8 characters), eight at a time, when the
+/// position of a token is asked for ([`Tracked::token_pos`]: errors, the
+/// start of a message, the start of a kept value) or when the window grows
+/// past [`WINDOW_FLUSH`] bytes. Each byte is counted once.
 pub(crate) struct Tracked<R> {
     inner: R,
     consumed: u64,
-    token_start: u64,
+    /// Offset the current token may not reach: the smaller of the token's
+    /// and the document's budgets.
+    limit: u64,
     max_token: u64,
     max_document: u64,
     hit: Option<LimitHit>,
-    lines: LineTracker,
+    /// Offset of the start of the current token.
+    token_start: u64,
+    /// Lines and columns of the bytes before `counted`.
+    lines: LineCount,
+    counted: u64,
+    /// The bytes from `counted` to `consumed`.
+    window: Vec<u8>,
 }
 
-/// Window flushed (counted) at the next event start past this many bytes.
+/// Window counted at the next token start past this many bytes.
 const WINDOW_FLUSH: usize = 32 * 1024;
 
-/// Counts of the bytes before `offset`, plus the bytes consumed since.
+/// Lines and columns of the bytes consumed so far.
 #[derive(Default)]
-struct LineTracker {
-    /// Offset up to which `newlines` and `column_chars` are counted.
-    offset: u64,
+struct LineCount {
     newlines: u64,
+    /// Characters since the last newline.
     column_chars: u64,
-    /// Bytes from `offset` on, starting at `window[start]`.
-    window: Vec<u8>,
-    start: usize,
 }
 
-impl LineTracker {
-    /// Counts the bytes up to `offset` (clamped to what was consumed) and
-    /// returns its 1-based position.
-    fn advance_to(&mut self, offset: u64) -> Pos {
-        let pending = self.window.len().saturating_sub(self.start);
-        let wanted = usize::try_from(offset.saturating_sub(self.offset))
-            .unwrap_or(usize::MAX)
-            .min(pending);
-        let end = self.start.saturating_add(wanted);
-        if let Some(chunk) = self.window.get(self.start..end) {
-            match chunk.iter().rposition(|&b| b == b'\n') {
-                Some(last) => {
-                    let count = chunk.iter().filter(|&&b| b == b'\n').count();
-                    self.newlines = self.newlines.saturating_add(count as u64);
-                    let tail = chunk.get(last + 1..).unwrap_or(&[]);
-                    self.column_chars = count_chars(tail);
-                }
-                None => {
-                    self.column_chars = self.column_chars.saturating_add(count_chars(chunk));
-                }
-            }
+impl LineCount {
+    fn count(&mut self, chunk: &[u8]) {
+        let (newlines, continuations) = tally(chunk);
+        if newlines == 0 {
+            let chars = chunk.len() as u64 - continuations;
+            self.column_chars = self.column_chars.saturating_add(chars);
+        } else {
+            self.newlines = self.newlines.saturating_add(newlines);
+            let after = last_newline(chunk)
+                .and_then(|last| chunk.get(last + 1..))
+                .unwrap_or(&[]);
+            let (_, continuations) = tally(after);
+            self.column_chars = after.len() as u64 - continuations;
         }
-        self.start = end;
-        self.offset = self.offset.saturating_add(wanted as u64);
-        if self.start >= self.window.len() {
-            self.window.clear();
-            self.start = 0;
-        } else if self.start > WINDOW_FLUSH && self.start * 2 > self.window.len() {
-            self.window.drain(..self.start);
-            self.start = 0;
-        }
+    }
+
+    /// 1-based position of the next byte.
+    fn pos(&self) -> Pos {
         Pos {
             line: self.newlines.saturating_add(1),
             column: self.column_chars.saturating_add(1),
@@ -103,31 +93,42 @@ impl<R: BufRead> Tracked<R> {
         Self {
             inner,
             consumed: 0,
-            token_start: 0,
+            limit: limits.max_token_bytes.min(limits.max_document_bytes),
             max_token: limits.max_token_bytes,
             max_document: limits.max_document_bytes,
             hit: None,
-            lines: LineTracker::default(),
+            token_start: 0,
+            lines: LineCount::default(),
+            counted: 0,
+            window: Vec::new(),
         }
     }
 
-    /// Offset of the next byte to be consumed.
-    fn offset(&self) -> u64 {
-        self.consumed
+    /// Position of the start of the current token (see [`Tracked::mark_token`]).
+    fn token_pos(&mut self) -> Pos {
+        let wanted = usize::try_from(self.token_start.saturating_sub(self.counted))
+            .unwrap_or(usize::MAX)
+            .min(self.window.len());
+        if wanted > 0 {
+            self.lines.count(self.window.get(..wanted).unwrap_or(&[]));
+            self.window.drain(..wanted);
+            self.counted = self.counted.saturating_add(wanted as u64);
+        }
+        self.lines.pos()
     }
 
-    /// Position of `offset`, which must not be before an offset already
-    /// asked for (earlier bytes are forgotten).
-    fn position_at(&mut self, offset: u64) -> Pos {
-        self.lines.advance_to(offset)
-    }
-
-    /// Starts a new token: the per-token budget is counted from here, and the
-    /// line window is counted when it has grown large.
+    /// Starts a new token at the next byte: the per-token budget is counted
+    /// from here, and the window is counted when it has grown large.
     fn mark_token(&mut self) {
         self.token_start = self.consumed;
-        if self.lines.window.len().saturating_sub(self.lines.start) > WINDOW_FLUSH {
-            self.lines.advance_to(self.consumed);
+        self.limit = self
+            .consumed
+            .saturating_add(self.max_token)
+            .min(self.max_document);
+        if self.window.len() > WINDOW_FLUSH {
+            self.lines.count(&self.window);
+            self.window.clear();
+            self.counted = self.consumed;
         }
     }
 }
@@ -145,19 +146,16 @@ impl<R: BufRead> Read for Tracked<R> {
 }
 
 impl<R: BufRead> BufRead for Tracked<R> {
+    // Inlined into quick-xml's read loops (called several times per event).
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        let token_room = self
-            .token_start
-            .saturating_add(self.max_token)
-            .saturating_sub(self.consumed);
-        let document_room = self.max_document.saturating_sub(self.consumed);
-        let room = token_room.min(document_room);
+        let room = self.limit.saturating_sub(self.consumed);
         let buf = self.inner.fill_buf()?;
         if buf.is_empty() {
             return Ok(buf);
         }
         if room == 0 {
-            self.hit = Some(if document_room == 0 {
+            self.hit = Some(if self.consumed >= self.max_document {
                 LimitHit::Document
             } else {
                 LimitHit::Token
@@ -168,11 +166,12 @@ impl<R: BufRead> BufRead for Tracked<R> {
         Ok(buf.get(..n).unwrap_or(buf))
     }
 
+    #[inline]
     fn consume(&mut self, amount: usize) {
         if amount > 0 {
             if let Ok(buf) = self.inner.fill_buf() {
-                let chunk = buf.get(..amount).unwrap_or(buf);
-                self.lines.window.extend_from_slice(chunk);
+                self.window
+                    .extend_from_slice(buf.get(..amount).unwrap_or(buf));
             }
             self.consumed = self.consumed.saturating_add(amount as u64);
         }
@@ -180,9 +179,82 @@ impl<R: BufRead> BufRead for Tracked<R> {
     }
 }
 
-/// Characters in a UTF-8 byte slice (bytes that are not continuation bytes).
-fn count_chars(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u64
+/// Newlines and UTF-8 continuation bytes in `bytes`.
+fn tally(bytes: &[u8]) -> (u64, u64) {
+    let whole = bytes.len() - bytes.len() % 32;
+    let (blocks, rest) = bytes.split_at(whole);
+    let mut last = [0u8; 32];
+    if let Some(target) = last.get_mut(..rest.len()) {
+        // Zero padding counts as neither.
+        target.copy_from_slice(rest);
+    }
+    let (newlines, continuations) = tally_blocks(blocks);
+    let (last_newlines, last_continuations) = tally_blocks(&last);
+    (newlines + last_newlines, continuations + last_continuations)
+}
+
+/// [`tally`] of whole 32-byte blocks, into byte-wide counters (a loop the
+/// compiler turns into vector code), summed every 255 blocks at most so
+/// that no counter overflows.
+fn tally_blocks(blocks: &[u8]) -> (u64, u64) {
+    let mut newlines = 0u64;
+    let mut continuations = 0u64;
+    for round in blocks.chunks(32 * 255) {
+        let mut lane_newlines = [0u8; 32];
+        let mut lane_continuations = [0u8; 32];
+        for block in round.chunks_exact(32) {
+            for ((newline, continuation), &byte) in lane_newlines
+                .iter_mut()
+                .zip(lane_continuations.iter_mut())
+                .zip(block)
+            {
+                *newline += u8::from(byte == b'\n');
+                *continuation += u8::from(is_continuation(byte));
+            }
+        }
+        newlines += sum_lanes(&lane_newlines);
+        continuations += sum_lanes(&lane_continuations);
+    }
+    (newlines, continuations)
+}
+
+/// Index of the last newline of `bytes`: the last 32-byte block holding one
+/// is found with a vectorisable test, then searched byte by byte.
+fn last_newline(bytes: &[u8]) -> Option<usize> {
+    let whole = bytes.len() - bytes.len() % 32;
+    let (blocks, rest) = bytes.split_at(whole);
+    if let Some(index) = rest.iter().rposition(|&b| b == b'\n') {
+        return Some(whole + index);
+    }
+    let (number, block) = blocks
+        .chunks_exact(32)
+        .enumerate()
+        .rev()
+        .find(|(_, block)| block.iter().fold(false, |any, &b| any | (b == b'\n')))?;
+    block
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|index| number * 32 + index)
+}
+
+/// Sum of 32 byte-wide counters, eight at a time in a `u64`.
+fn sum_lanes(lanes: &[u8; 32]) -> u64 {
+    const PAIRS: u64 = 0x00FF_00FF_00FF_00FF;
+    lanes
+        .chunks_exact(8)
+        .map(|word| {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            // Four 16-bit sums of two bytes (at most 510 each), then their
+            // total in the top 16 bits.
+            let pairs = (word & PAIRS) + ((word >> 8) & PAIRS);
+            pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48
+        })
+        .sum()
+}
+
+/// Whether `byte` continues a UTF-8 character (`10xxxxxx`).
+fn is_continuation(byte: u8) -> bool {
+    (byte & 0xC0) == 0x80
 }
 
 /// Namespace of an element, classified by URI.
@@ -239,10 +311,33 @@ pub(crate) enum Ev<'a> {
         empty: bool,
     },
     End,
-    Text(Cow<'a, str>),
+    Text(Text<'a>),
     /// Comment, processing instruction or declaration.
     Skip,
     Eof,
+}
+
+/// A text event, decoded only when its content is wanted.
+pub(crate) enum Text<'a> {
+    /// Character data, end-of-lines not yet normalised.
+    Raw(BytesText<'a>),
+    /// CDATA content, or what a reference stands for.
+    Decoded(Cow<'a, str>),
+}
+
+impl<'a> Text<'a> {
+    /// The text, XML 1.0 end-of-lines normalised.
+    pub(crate) fn content(&self) -> Cow<'a, str> {
+        match self {
+            Text::Raw(text) => text.xml10_content(),
+            Text::Decoded(text) => text.clone(),
+        }
+    }
+
+    /// Whether the text is only whitespace.
+    pub(crate) fn is_blank(&self) -> bool {
+        self.content().trim().is_empty()
+    }
 }
 
 /// Event reader over the tracked input, with the element path kept.
@@ -254,8 +349,6 @@ pub(crate) struct Cursor<R> {
     /// `/a/b/c` of the open elements (local names).
     path: String,
     path_lengths: Vec<usize>,
-    /// Byte offset of the start of the last event read (see [`Cursor::event_pos`]).
-    event_offset: u64,
     /// URI of the last element whose namespace was not recognised.
     last_uri: String,
 }
@@ -274,7 +367,6 @@ impl<R: BufRead> Cursor<R> {
             depth: 0,
             path: String::new(),
             path_lengths: Vec::new(),
-            event_offset: 0,
             last_uri: String::new(),
         }
     }
@@ -297,10 +389,9 @@ impl<R: BufRead> Cursor<R> {
         &self.last_uri
     }
 
-    /// Position of the start of the last event read (counted on demand).
+    /// Position of the start of the last event read.
     pub(crate) fn event_pos(&mut self) -> Pos {
-        let offset = self.event_offset;
-        self.reader.get_mut().position_at(offset)
+        self.reader.get_mut().token_pos()
     }
 
     /// An error at the start of the last event, at the current path.
@@ -326,14 +417,13 @@ impl<R: BufRead> Cursor<R> {
     /// through free functions, so that returning a borrow of `buf` is accepted.
     pub(crate) fn next(&mut self) -> Result<Ev<'_>, XmlError> {
         self.buf.clear();
-        self.event_offset = self.reader.get_ref().offset();
         self.reader.get_mut().mark_token();
         let result = self.reader.read_resolved_event_into(&mut self.buf);
         let (resolved, event) = match result {
             Ok(pair) => pair,
             Err(error) => {
                 let hit = self.reader.get_ref().hit;
-                let pos = self.reader.get_mut().position_at(self.event_offset);
+                let pos = self.reader.get_mut().token_pos();
                 return Err(translate(error, hit, &self.limits, pos, &self.path));
             }
         };
@@ -350,7 +440,7 @@ impl<R: BufRead> Cursor<R> {
                     self.path.push_str(truncated(local, 80));
                 }
                 if self.depth > self.limits.max_depth {
-                    return Err(too_deep(self.limits.max_depth, self.reader.get_mut().position_at(self.event_offset), &self.path));
+                    return Err(too_deep(self.limits.max_depth, self.reader.get_mut().token_pos(), &self.path));
                 }
                 Ok(Ev::Start {
                     ns,
@@ -362,7 +452,7 @@ impl<R: BufRead> Cursor<R> {
                 let ns = Ns::classify(&resolved);
                 note_uri(&mut self.last_uri, ns, &resolved);
                 if self.depth + 1 > self.limits.max_depth {
-                    return Err(too_deep(self.limits.max_depth, self.reader.get_mut().position_at(self.event_offset), &self.path));
+                    return Err(too_deep(self.limits.max_depth, self.reader.get_mut().token_pos(), &self.path));
                 }
                 Ok(Ev::Start {
                     ns,
@@ -377,16 +467,16 @@ impl<R: BufRead> Cursor<R> {
                 }
                 Ok(Ev::End)
             }
-            Event::Text(text) => Ok(Ev::Text(text.xml10_content())),
-            Event::CData(data) => Ok(Ev::Text(data.into_inner())),
+            Event::Text(text) => Ok(Ev::Text(Text::Raw(text))),
+            Event::CData(data) => Ok(Ev::Text(Text::Decoded(data.into_inner()))),
             Event::GeneralRef(reference) => {
                 if reference.is_char_ref() {
                     return match reference.resolve_char_ref() {
-                        Ok(Some(c)) => Ok(Ev::Text(Cow::Owned(c.to_string()))),
+                        Ok(Some(c)) => Ok(Ev::Text(Text::Decoded(Cow::Owned(c.to_string())))),
                         _ => Err(located(
                             XmlErrorKind::Malformed,
                             "invalid character reference: use a valid &#NNN; or &#xHHH; code point".to_owned(),
-                            self.reader.get_mut().position_at(self.event_offset),
+                            self.reader.get_mut().token_pos(),
                             &self.path,
                         )),
                     };
@@ -405,17 +495,17 @@ impl<R: BufRead> Cursor<R> {
                             format!(
                                 "the entity reference &{shown}; is not allowed: only &amp; &lt; &gt; &quot; &apos; and character references are accepted"
                             ),
-                            self.reader.get_mut().position_at(self.event_offset),
+                            self.reader.get_mut().token_pos(),
                             &self.path,
                         ));
                     }
                 };
-                Ok(Ev::Text(Cow::Borrowed(replacement)))
+                Ok(Ev::Text(Text::Decoded(Cow::Borrowed(replacement))))
             }
             Event::DocType(_) => Err(located(
                 XmlErrorKind::Dtd,
                 "a DOCTYPE declaration is not accepted: remove the <!DOCTYPE …> (DTDs and entity declarations are refused)".to_owned(),
-                self.reader.get_mut().position_at(self.event_offset),
+                self.reader.get_mut().token_pos(),
                 &self.path,
             )),
             Event::Decl(declaration) => {
@@ -428,7 +518,7 @@ impl<R: BufRead> Cursor<R> {
                         return Err(located(
                             XmlErrorKind::Encoding,
                             format!("the file declares the encoding '{name}': only UTF-8 is accepted"),
-                            self.reader.get_mut().position_at(self.event_offset),
+                            self.reader.get_mut().token_pos(),
                             &self.path,
                         ));
                     }
@@ -639,8 +729,10 @@ pub(crate) fn path_of(root: &Node, slot: Slot) -> String {
 pub(crate) struct Leaf {
     pub text: String,
     pub pos: Pos,
-    pub list_id: Option<String>,
     pub unit_code: Option<String>,
+    /// Whether the element was found in the current message (header leaves
+    /// are reused from one message to the next).
+    found: bool,
 }
 
 impl Leaf {
@@ -649,24 +741,59 @@ impl Leaf {
         let text = self.text.trim();
         (!text.is_empty()).then_some(text)
     }
+
+    /// Empties the leaf, keeping the text's capacity.
+    fn clear(&mut self) {
+        self.text.clear();
+        self.pos = Pos::default();
+        self.unit_code = None;
+        self.found = false;
+    }
 }
 
 /// One message's kept values.
+///
+/// A reader keeps one `Scanned` and refills it for each message, so that the
+/// header values' buffers are allocated once per document, not per message.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scanned {
-    pub header: Vec<Option<Leaf>>,
+    /// One leaf per header slot; only those found are returned by
+    /// [`Scanned::header`].
+    header: Vec<Leaf>,
     pub groups: Vec<Vec<Option<Leaf>>>,
     /// Position of the message's start tag.
     pub start: Pos,
     /// 1-based index of the message in the document.
     pub index: usize,
-    /// Path of the message element (`/delivery/CrossIndustryDespatchAdvice[2]`).
-    pub path: String,
+    /// Local name of the message element.
+    message: &'static str,
+    /// Local name of the wrapper, when the message is in one.
+    wrapper: Option<&'static str>,
+    /// The value being read (swapped into its slot when complete).
+    pending: Leaf,
 }
 
 impl Scanned {
     pub(crate) fn header(&self, index: usize) -> Option<&Leaf> {
-        self.header.get(index).and_then(Option::as_ref)
+        self.header.get(index).filter(|leaf| leaf.found)
+    }
+
+    /// Path of the message element (`/delivery/CrossIndustryDespatchAdvice[2]`),
+    /// built only when a problem names it.
+    pub(crate) fn path(&self) -> String {
+        match self.wrapper {
+            Some(wrapper) => format!("/{wrapper}/{}[{}]", self.message, self.index),
+            None => format!("/{}", self.message),
+        }
+    }
+
+    /// Forgets the previous message's values, keeping the buffers.
+    fn reset(&mut self, header_slots: usize) {
+        self.header.resize_with(header_slots, Leaf::default);
+        for leaf in &mut self.header {
+            leaf.found = false;
+        }
+        self.groups.clear();
     }
 }
 
@@ -677,7 +804,12 @@ pub(crate) struct Shape {
     pub group_slots: usize,
 }
 
+/// Reads the `listID` and `unitCode` attributes of a kept leaf (`unitCode`
+/// kept; every attribute checked for well-formedness).
 fn read_attributes(element: &BytesStart<'_>, leaf: &mut Leaf) -> Result<(), String> {
+    if element.attributes_raw().is_empty() {
+        return Ok(());
+    }
     for attribute in element.attributes() {
         let attribute = attribute.map_err(|e| format!("invalid attribute: {e}"))?;
         let local = attribute.key.local_name();
@@ -690,9 +822,7 @@ fn read_attributes(element: &BytesStart<'_>, leaf: &mut Leaf) -> Result<(), Stri
             if value.len() > 1024 {
                 return Err("an attribute value is longer than 1024 bytes".to_owned());
             }
-            if key == "listID" {
-                leaf.list_id = Some(value.into_owned());
-            } else {
+            if key == "unitCode" {
                 leaf.unit_code = Some(value.into_owned());
             }
         }
@@ -700,28 +830,26 @@ fn read_attributes(element: &BytesStart<'_>, leaf: &mut Leaf) -> Result<(), Stri
     Ok(())
 }
 
-/// Reads one message whose start tag was just read (`empty`: it was `<x/>`).
+/// Reads one message whose start tag was just read (`empty`: it was `<x/>`)
+/// into `scanned` (its previous values are forgotten).
 pub(crate) fn scan_message<R: BufRead>(
     cursor: &mut Cursor<R>,
     kind: MessageKind,
     shape: &Shape,
     empty: bool,
-) -> Result<Scanned, XmlError> {
-    let mut scanned = Scanned {
-        header: vec![None; shape.header_slots],
-        groups: Vec::new(),
-        start: cursor.event_pos(),
-        index: 0,
-        path: String::new(),
-    };
+    scanned: &mut Scanned,
+) -> Result<(), XmlError> {
+    scanned.reset(shape.header_slots);
+    scanned.start = cursor.event_pos();
     if empty {
-        return Ok(scanned);
+        return Ok(());
     }
     let max_groups = cursor.limits().max_lines_per_message;
     let max_text = cursor.limits().max_text_bytes;
-    let mut stack: Vec<Option<&'static Node>> = vec![Some(shape.root)];
-    // (slot, stack depth of the captured element, value)
-    let mut capture: Option<(Slot, usize, Leaf)> = None;
+    let mut stack: Vec<Option<&'static Node>> = Vec::with_capacity(16);
+    stack.push(Some(shape.root));
+    // (slot, stack depth of the captured element); the value is `scanned.pending`.
+    let mut capture: Option<(Slot, usize)> = None;
     loop {
         match cursor.next()? {
             Ev::Start { ns, element, empty } => {
@@ -734,34 +862,38 @@ pub(crate) fn scan_message<R: BufRead>(
                     }
                     _ => None,
                 };
-                let mut value = Leaf::default();
-                let attributes = match node {
-                    Some(Node { slot: Some(_), .. }) if capture.is_none() => {
-                        read_attributes(&element, &mut value)
+                let kept = match node {
+                    Some(Node {
+                        slot: Some(slot), ..
+                    }) if capture.is_none() => Some(*slot),
+                    _ => None,
+                };
+                let attributes = match kept {
+                    Some(_) => {
+                        scanned.pending.clear();
+                        read_attributes(&element, &mut scanned.pending)
                     }
-                    _ => Ok(()),
+                    None => Ok(()),
                 };
                 drop(element);
                 attributes.map_err(|m| cursor.error(XmlErrorKind::Malformed, m))?;
-                if let Some(node) = node {
-                    if node.group {
-                        if scanned.groups.len() >= max_groups {
-                            return Err(cursor.error(
-                                XmlErrorKind::TooLarge,
-                                format!(
-                                    "more than {max_groups} line items in one message: split the message"
-                                ),
-                            ));
-                        }
-                        scanned.groups.push(vec![None; shape.group_slots]);
+                if node.is_some_and(|node| node.group) {
+                    if scanned.groups.len() >= max_groups {
+                        return Err(cursor.error(
+                            XmlErrorKind::TooLarge,
+                            format!(
+                                "more than {max_groups} line items in one message: split the message"
+                            ),
+                        ));
                     }
-                    if let (Some(slot), None) = (node.slot, &capture) {
-                        value.pos = cursor.event_pos();
-                        if empty {
-                            store(&mut scanned, slot, value);
-                        } else {
-                            capture = Some((slot, stack.len() + 1, value));
-                        }
+                    scanned.groups.push(vec![None; shape.group_slots]);
+                }
+                if let Some(slot) = kept {
+                    scanned.pending.pos = cursor.event_pos();
+                    if empty {
+                        store(scanned, slot);
+                    } else {
+                        capture = Some((slot, stack.len() + 1));
                     }
                 }
                 if !empty {
@@ -769,31 +901,31 @@ pub(crate) fn scan_message<R: BufRead>(
                 }
             }
             Ev::Text(text) => {
-                if let Some((_, depth, value)) = &mut capture {
-                    if *depth == stack.len() {
-                        if value.text.len() + text.len() > max_text {
+                if let Some((_, depth)) = capture {
+                    if depth == stack.len() {
+                        let text = text.content();
+                        let value = &mut scanned.pending.text;
+                        if value.len() + text.len() > max_text {
                             drop(text);
                             let message =
                                 format!("a value is longer than the {max_text} bytes accepted");
                             return Err(cursor.error(XmlErrorKind::TooLarge, message));
                         }
-                        value.text.push_str(&text);
+                        value.push_str(&text);
                     }
                 }
             }
             Ev::Skip => {}
             Ev::End => {
-                if capture
-                    .as_ref()
-                    .is_some_and(|(_, depth, _)| *depth == stack.len())
-                {
-                    if let Some((slot, _, value)) = capture.take() {
-                        store(&mut scanned, slot, value);
+                if let Some((slot, depth)) = capture {
+                    if depth == stack.len() {
+                        capture = None;
+                        store(scanned, slot);
                     }
                 }
                 stack.pop();
                 if stack.is_empty() {
-                    return Ok(scanned);
+                    return Ok(());
                 }
             }
             Ev::Eof => {
@@ -809,17 +941,30 @@ pub(crate) fn scan_message<R: BufRead>(
     }
 }
 
-fn store(scanned: &mut Scanned, slot: Slot, value: Leaf) {
-    let target = match slot {
-        Slot::Header(index) => scanned.header.get_mut(index),
-        Slot::Group(index) => scanned
-            .groups
-            .last_mut()
-            .and_then(|group| group.get_mut(index)),
-    };
-    if let Some(target) = target {
-        if target.is_none() {
-            *target = Some(value);
+/// Stores `scanned.pending` in `slot` unless the slot already has a value
+/// (the first occurrence counts).
+fn store(scanned: &mut Scanned, slot: Slot) {
+    match slot {
+        Slot::Header(index) => {
+            if let Some(target) = scanned.header.get_mut(index) {
+                if !target.found {
+                    std::mem::swap(target, &mut scanned.pending);
+                    target.found = true;
+                }
+            }
+        }
+        Slot::Group(index) => {
+            let target = scanned
+                .groups
+                .last_mut()
+                .and_then(|group| group.get_mut(index));
+            if let Some(target) = target {
+                if target.is_none() {
+                    let mut value = std::mem::take(&mut scanned.pending);
+                    value.found = true;
+                    *target = Some(value);
+                }
+            }
         }
     }
 }
@@ -840,7 +985,8 @@ pub(crate) struct Document<R> {
     shape: &'static Shape,
     state: State,
     count: usize,
-    wrapper_path: String,
+    /// Local name of the wrapper, once read.
+    wrapper: Option<&'static str>,
     /// `versionID` of the wrapper, when present.
     pub(crate) wrapper_version: Option<String>,
 }
@@ -853,26 +999,18 @@ impl<R: BufRead> Document<R> {
             shape,
             state: State::BeforeRoot,
             count: 0,
-            wrapper_path: String::new(),
+            wrapper: None,
             wrapper_version: None,
         }
     }
 
-    fn scan(&mut self, empty: bool) -> Result<Scanned, XmlError> {
+    fn scan(&mut self, empty: bool, scanned: &mut Scanned) -> Result<bool, XmlError> {
         self.count += 1;
-        let mut scanned = scan_message(&mut self.cursor, self.kind, self.shape, empty)?;
+        scan_message(&mut self.cursor, self.kind, self.shape, empty, scanned)?;
         scanned.index = self.count;
-        scanned.path = if self.wrapper_path.is_empty() {
-            format!("/{}", self.kind.message())
-        } else {
-            format!(
-                "{}/{}[{}]",
-                self.wrapper_path,
-                self.kind.message(),
-                self.count
-            )
-        };
-        Ok(scanned)
+        scanned.message = self.kind.message();
+        scanned.wrapper = self.wrapper;
+        Ok(true)
     }
 
     fn namespace_error(&mut self, ns: Ns, local: &str) -> XmlError {
@@ -902,11 +1040,12 @@ impl<R: BufRead> Document<R> {
         self.cursor.error(kind, message)
     }
 
-    /// The next message, `None` at the end of the document.
-    pub(crate) fn next_message(&mut self) -> Result<Option<Scanned>, XmlError> {
+    /// Reads the next message into `scanned`; `false` at the end of the
+    /// document.
+    pub(crate) fn next_message(&mut self, scanned: &mut Scanned) -> Result<bool, XmlError> {
         loop {
             match self.state {
-                State::Done => return Ok(None),
+                State::Done => return Ok(false),
                 State::BeforeRoot => match self.cursor.next()? {
                     Ev::Start { ns, element, empty } => {
                         let local = element.local_name();
@@ -922,7 +1061,7 @@ impl<R: BufRead> Document<R> {
                         }
                         if local == self.kind.wrapper() {
                             self.wrapper_version = version;
-                            self.wrapper_path = format!("/{local}");
+                            self.wrapper = Some(self.kind.wrapper());
                             if empty {
                                 self.state = State::AfterRoot;
                             } else {
@@ -930,7 +1069,7 @@ impl<R: BufRead> Document<R> {
                             }
                         } else if local == self.kind.message() {
                             self.state = State::AfterRoot;
-                            return self.scan(empty).map(Some);
+                            return self.scan(empty, scanned);
                         } else {
                             return Err(self.cursor.error(
                                 XmlErrorKind::UnexpectedRoot,
@@ -944,7 +1083,7 @@ impl<R: BufRead> Document<R> {
                         }
                     }
                     Ev::Text(text) => {
-                        if !text.trim().is_empty() {
+                        if !text.is_blank() {
                             return Err(self.cursor.error(
                                 XmlErrorKind::Malformed,
                                 "text before the root element: the file must start with an XML element",
@@ -977,7 +1116,7 @@ impl<R: BufRead> Document<R> {
                                 let local: String = self.kind.message().to_owned();
                                 return Err(self.namespace_error(ns, &local));
                             }
-                            return self.scan(empty).map(Some);
+                            return self.scan(empty, scanned);
                         }
                         if !empty {
                             self.cursor.skip_element()?;
@@ -996,7 +1135,7 @@ impl<R: BufRead> Document<R> {
                     Ev::Eof => self.state = State::Done,
                     Ev::Skip => {}
                     Ev::Text(text) => {
-                        if !text.trim().is_empty() {
+                        if !text.is_blank() {
                             return Err(self.cursor.error(
                                 XmlErrorKind::Malformed,
                                 "text after the end of the root element",
@@ -1064,6 +1203,56 @@ pub(crate) fn detect_kind(bytes: &[u8], limits: Limits) -> Result<MessageKind, X
                     XmlErrorKind::Malformed,
                     "the document is empty: no XML element found",
                 ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineCount;
+
+    /// Newlines, and characters (non-continuation bytes) after the last one.
+    fn naive(bytes: &[u8]) -> (u64, u64) {
+        let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        let start = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |last| last + 1);
+        let chars = bytes[start..]
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .count() as u64;
+        (newlines, chars)
+    }
+
+    #[test]
+    fn last_newline_finds_the_last_one_wherever_it_is() {
+        for length in 0..100 {
+            let mut bytes = vec![b'a'; length];
+            assert_eq!(super::last_newline(&bytes), None);
+            for at in 0..length {
+                bytes[at] = b'\n';
+                assert_eq!(super::last_newline(&bytes), Some(at), "{length} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn line_count_agrees_with_a_byte_by_byte_count_whatever_the_chunks() {
+        let text = "<a>é😀x\n\n<b>ü…</b>\r\n        une ligne assez longue pour des mots de huit octets\nJ\n\u{a0}\u{2028}fin";
+        let bytes = text.as_bytes();
+        for size in 1..=bytes.len() {
+            let mut count = LineCount::default();
+            let mut done = 0;
+            for chunk in bytes.chunks(size) {
+                count.count(chunk);
+                done += chunk.len();
+                assert_eq!(
+                    (count.newlines, count.column_chars),
+                    naive(&bytes[..done]),
+                    "chunks of {size}, after {done} bytes"
+                );
             }
         }
     }
