@@ -184,6 +184,15 @@ fn main() {
         .build()
         .expect("runtime");
 
+    // Every close logs its phases (load, compute, store) at info level,
+    // the load's parts at debug level (`SAADGW_BENCH_CLOSE_LOG` overrides
+    // the filter, e.g. `off`).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            std::env::var("SAADGW_BENCH_CLOSE_LOG")
+                .unwrap_or_else(|_| "saad_gateway::service::close=debug".to_owned()),
+        )
+        .init();
     let sqlite = runtime.block_on(TestDb::sqlite());
     let postgres = runtime.block_on(TestDb::postgres());
     let mut dbs = vec![("sqlite", &sqlite)];
@@ -199,13 +208,7 @@ fn main() {
                 .ok();
         }
         let seeded_in = seeding.elapsed();
-        // The close logs its phases (load, compute, store) at info level.
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("saad_gateway::service::close=info")
-            .finish();
-        let (first, lines) = tracing::subscriber::with_default(subscriber, || {
-            runtime.block_on(close_once(&db.store, &params))
-        });
+        let (first, lines) = runtime.block_on(close_once(&db.store, &params));
         let again = Instant::now();
         runtime.block_on(close_once(&db.store, &params));
         println!(
