@@ -196,16 +196,31 @@ pub async fn postgres_copy(url: &str, visits: &[Visit]) -> anyhow::Result<f64> {
     Ok(rows.len() as f64 / elapsed.as_secs_f64())
 }
 
-/// Seconds to read back every stored intervention row of `month` (all
-/// columns), straight from the database the gateway uses: the floor of a
-/// month close that must read its rows.
+/// Seconds to read back the rows a close of `month` reads (the currently
+/// accepted interventions whose counted start falls in the Paris month, the
+/// ten columns the close uses, in its order), streamed row by row by plain
+/// sqlx without decoding, straight from the database the gateway uses: the
+/// floor of a month close that must read its rows. `month` is `YYYY-MM`.
 pub async fn read_back(database_url: &str, month: &str) -> anyhow::Result<(Duration, u64)> {
-    let sql = "SELECT * FROM intervention_versions WHERE month = ";
+    let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .context("month as YYYY-MM")?;
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .context("month after")?;
+    let paris_midnight = |day: chrono::NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(chrono_tz::Europe::Paris).earliest())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .context("Paris midnight")
+    };
+    let (start, end) = (paris_midnight(first)?, paris_midnight(next)?);
+    let columns = "SELECT saad_siret, line_id, version_id, plan_ref, beneficiary_id, counted_start, counted_end, \
+         rounded_minutes, sequence, corrected FROM current_interventions \
+         WHERE counted_start >= $1 AND counted_start < $2 ORDER BY counted_start, sequence";
     let started = Instant::now();
     let count = if database_url.starts_with("postgres") {
         let mut conn = sqlx::PgConnection::connect(database_url).await?;
-        let query = format!("{sql}$1");
-        let mut stream = sqlx::query(&query).bind(month).fetch(&mut conn);
+        let mut stream = sqlx::query(columns).bind(start).bind(end).fetch(&mut conn);
         let mut n = 0u64;
         while let Some(row) = stream.try_next().await? {
             black_box(row);
@@ -216,8 +231,13 @@ pub async fn read_back(database_url: &str, month: &str) -> anyhow::Result<(Durat
         let mut conn = sqlx::SqliteConnection::connect(database_url)
             .await
             .context("opening the gateway's SQLite file for reading")?;
-        let query = format!("{sql}?");
-        let mut stream = sqlx::query(&query).bind(month).fetch(&mut conn);
+        // Instants are stored as `%Y-%m-%dT%H:%M:%S%.6fZ` text on SQLite.
+        let text =
+            |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let mut stream = sqlx::query(columns)
+            .bind(text(start))
+            .bind(text(end))
+            .fetch(&mut conn);
         let mut n = 0u64;
         while let Some(row) = stream.try_next().await? {
             black_box(row);
