@@ -248,9 +248,6 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     );
     match committed {
         Ok(()) => {
-            if let Store::Postgres(pg) = store {
-                pg.note_stored(stored_lines);
-            }
             for (reply, outcome) in answers {
                 let _ = reply.send(outcome);
             }

@@ -84,6 +84,13 @@ struct StatsRefresh {
 const ANALYZE_MIN_ROWS: u64 = 20_000;
 
 impl PgStore {
+    /// What an ingestion transaction calls after its commit: counts the
+    /// interventions it stored (see [`Self::note_stored`]).
+    fn after_commit_hook(&self) -> AfterCommit {
+        let store = self.clone();
+        std::sync::Arc::new(move |rows| store.note_stored(rows))
+    }
+
     /// Counts `rows` interventions stored; starts a background `ANALYZE` of
     /// the ingestion tables when enough accumulated (see [`StatsRefresh`]).
     pub(crate) fn note_stored(&self, rows: u64) {
@@ -160,6 +167,9 @@ impl PgStore {
             financer_id: self.financer_id.clone(),
             high_water: None,
             legacy_raw: BTreeMap::new(),
+            written: 0,
+            written_at_savepoint: 0,
+            after_commit: Some(self.after_commit_hook()),
         })
     }
 }

@@ -1319,7 +1319,17 @@ pub struct IngestTx {
     /// Whether a SAAD has raw stamps in the legacy `raw_stamps` table (an
     /// append-only table nothing writes any more: true stays true).
     legacy_raw: BTreeMap<String, bool>,
+    /// Interventions written so far (released savepoints included).
+    written: u64,
+    /// `written` when the current savepoint was opened.
+    written_at_savepoint: u64,
+    /// Told how many interventions a successful commit stored (PostgreSQL:
+    /// keeps the planner statistics current, see `PgStore::note_stored`).
+    after_commit: Option<AfterCommit>,
 }
+
+/// See [`IngestTx::after_commit`].
+pub(crate) type AfterCommit = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
 /// See [`IngestTx::high_water`].
 #[derive(Debug, Clone, Copy)]
@@ -1646,7 +1656,12 @@ impl IngestTx {
     pub async fn commit(mut self, delivery: DeliveryCommit<'_>) -> StoreResult<CommitOutcome> {
         let outcome = self.write(delivery).await?;
         match outcome {
-            CommitOutcome::Stored => self.tx.commit().await?,
+            CommitOutcome::Stored => {
+                self.tx.commit().await?;
+                if let Some(hook) = &self.after_commit {
+                    hook(self.written);
+                }
+            }
             // Nothing was written: give the transaction (and the lock) back.
             CommitOutcome::AlreadyStored { .. } => self.tx.rollback().await?,
         }
@@ -1656,12 +1671,16 @@ impl IngestTx {
     /// Commits what was written (group commit: several deliveries).
     pub async fn finish(self) -> StoreResult<()> {
         self.tx.commit().await?;
+        if let Some(hook) = &self.after_commit {
+            hook(self.written);
+        }
         Ok(())
     }
 
     /// Opens a savepoint: a delivery of a group that fails is rolled back
     /// to it without touching the others.
     pub async fn savepoint(&mut self) -> StoreResult<()> {
+        self.written_at_savepoint = self.written;
         sqlx::query("SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
         Ok(())
     }
@@ -1682,6 +1701,7 @@ impl IngestTx {
     /// Undoes what was written since the savepoint (and releases it).
     pub async fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
         self.high_water = None;
+        self.written = self.written_at_savepoint;
         sqlx::query("ROLLBACK TO SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
         sqlx::query("RELEASE SAVEPOINT ingest_delivery").execute(&mut *self.tx).await?;
         Ok(())
@@ -1765,6 +1785,9 @@ impl IngestTx {
             .await?;
         }
         upsert_current(conn, &financer, delivery.saad_siret, &rows.current).await?;
+        self.written = self
+            .written
+            .saturating_add(u64::try_from(delivery.lines.len()).unwrap_or(u64::MAX));
         self.high_water = Some(HighWater {
             max_id: max_id + i64::try_from(rows.versions.len()).unwrap_or(i64::MAX),
             max_sequence: rows

@@ -120,6 +120,9 @@ impl SqliteStore {
             financer_id: self.financer_id.clone(),
             high_water: None,
             legacy_raw: BTreeMap::new(),
+            written: 0,
+            written_at_savepoint: 0,
+            after_commit: None,
         })
     }
 }
