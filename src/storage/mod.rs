@@ -29,6 +29,7 @@ use crate::domain::types::{AidType, YearMonth};
 
 mod error;
 mod group;
+mod pg_copy;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

@@ -14,6 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::StoreConfig;
+use super::pg_copy::{copy_in, copy_row};
 use super::rows::{CurrentRow, VersionRow};
 
 type Db = Postgres;
@@ -198,81 +199,6 @@ fn get_dec_opt(row: &DbRow, column: &str) -> StoreResult<Option<Decimal>> {
     get(row, column)
 }
 
-/// One field of a `COPY … FROM STDIN` text-format row: `\N` for NULL,
-/// backslash, tab, newline and carriage return escaped.
-trait CopyField {
-    fn put(&self, out: &mut String);
-}
-
-impl CopyField for str {
-    fn put(&self, out: &mut String) {
-        for c in self.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\t' => out.push_str("\\t"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                other => out.push(other),
-            }
-        }
-    }
-}
-
-impl CopyField for String {
-    fn put(&self, out: &mut String) {
-        self.as_str().put(out);
-    }
-}
-
-impl CopyField for i64 {
-    fn put(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = write!(out, "{self}");
-    }
-}
-
-impl CopyField for bool {
-    fn put(&self, out: &mut String) {
-        out.push(if *self { 't' } else { 'f' });
-    }
-}
-
-impl CopyField for DateTime<Utc> {
-    fn put(&self, out: &mut String) {
-        use std::fmt::Write;
-        // ISO 8601 in UTC, microseconds: exactly what timestamptz keeps.
-        let _ = write!(out, "{}", self.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
-    }
-}
-
-impl<T: CopyField + ?Sized> CopyField for &T {
-    fn put(&self, out: &mut String) {
-        (**self).put(out);
-    }
-}
-
-impl<T: CopyField> CopyField for Option<T> {
-    fn put(&self, out: &mut String) {
-        match self {
-            Some(value) => value.put(out),
-            None => out.push_str("\\N"),
-        }
-    }
-}
-
-fn copy_row(out: &mut String, fields: &[&dyn CopyField]) {
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push('\t');
-        }
-        field.put(out);
-    }
-    out.push('\n');
-}
-
-/// Bytes sent per `CopyData` message (the buffer is flushed at this size).
-const COPY_CHUNK: usize = 1 << 20;
-
 /// Version rows go in with `COPY … FROM STDIN` (text format): the fastest
 /// bulk path PostgreSQL has, faster than `INSERT … SELECT FROM UNNEST`.
 async fn insert_versions(
@@ -286,76 +212,56 @@ async fn insert_versions(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut copy = conn
-        .copy_in_raw(
-            "COPY intervention_versions (financer_id, saad_siret, transmission_id, received_at, id, line_id, \
+    copy_in(
+        conn,
+        "COPY intervention_versions (financer_id, saad_siret, transmission_id, received_at, id, line_id, \
              line_no, action, status, reasons, warnings, plan_ref, beneficiary_id, worker_id, counted_start, \
              counted_end, counted_minutes, rounded_minutes, corrected, declarative, correction_reason, \
              corrected_start, corrected_end, timesheet_ref, raw_received_at, sequence, month, fingerprint, \
              raw_start, raw_start_received_at, raw_end, raw_end_received_at) FROM STDIN",
-        )
-        .await?;
-    let mut buffer = String::with_capacity(COPY_CHUNK + 4096);
-    let sent: StoreResult<()> = async {
-        for r in rows {
-            copy_row(
-                &mut buffer,
-                &[
-                    &financer_id,
-                    &saad_siret,
-                    &transmission_id,
-                    &received_at,
-                    &r.id,
-                    &r.line_id,
-                    &r.line_no,
-                    &r.action,
-                    &r.status,
-                    &r.reasons,
-                    &r.warnings,
-                    &r.plan_ref.as_deref(),
-                    &r.beneficiary_id.as_deref(),
-                    &r.worker_id.as_deref(),
-                    &r.counted_start.as_ref(),
-                    &r.counted_end.as_ref(),
-                    &r.counted_minutes,
-                    &r.rounded_minutes,
-                    &r.corrected,
-                    &r.declarative,
-                    &r.correction_reason.as_deref(),
-                    &r.corrected_start.as_deref(),
-                    &r.corrected_end.as_deref(),
-                    &r.timesheet_ref.as_deref(),
-                    &r.raw_received_at.as_ref(),
-                    &r.sequence.as_ref(),
-                    &r.month,
-                    &r.fingerprint.as_deref(),
-                    &r.raw_start.as_deref(),
-                    &r.raw_start_received_at.as_ref(),
-                    &r.raw_end.as_deref(),
-                    &r.raw_end_received_at.as_ref(),
-                ],
-            );
-            if buffer.len() >= COPY_CHUNK {
-                copy.send(std::mem::take(&mut buffer).into_bytes()).await?;
-                buffer.reserve(COPY_CHUNK + 4096);
-            }
-        }
-        if !buffer.is_empty() {
-            copy.send(buffer.into_bytes()).await?;
-        }
-        Ok(())
-    }
-    .await;
-    match sent {
-        Ok(()) => {
-            copy.finish().await?;
-            Ok(())
-        }
-        Err(error) => {
-            let _ = copy.abort("bulk insert failed").await;
-            Err(error)
-        }
-    }
+        rows,
+        |buffer, r| {
+        copy_row(
+            buffer,
+            &[
+                &financer_id,
+                &saad_siret,
+                &transmission_id,
+                &received_at,
+                &r.id,
+                &r.line_id,
+                &r.line_no,
+                &r.action,
+                &r.status,
+                &r.reasons,
+                &r.warnings,
+                &r.plan_ref.as_deref(),
+                &r.beneficiary_id.as_deref(),
+                &r.worker_id.as_deref(),
+                &r.counted_start.as_ref(),
+                &r.counted_end.as_ref(),
+                &r.counted_minutes,
+                &r.rounded_minutes,
+                &r.corrected,
+                &r.declarative,
+                &r.correction_reason.as_deref(),
+                &r.corrected_start.as_deref(),
+                &r.corrected_end.as_deref(),
+                &r.timesheet_ref.as_deref(),
+                &r.raw_received_at.as_ref(),
+                &r.sequence.as_ref(),
+                &r.month,
+                &r.fingerprint.as_deref(),
+                &r.raw_start.as_deref(),
+                &r.raw_start_received_at.as_ref(),
+                &r.raw_end.as_deref(),
+                &r.raw_end_received_at.as_ref(),
+            ],
+        );
+        },
+        "bulk insert failed",
+    )
+    .await
 }
 
 async fn upsert_current(

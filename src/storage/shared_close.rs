@@ -73,52 +73,20 @@ async fn copy_traces(
     conn: &mut sqlx::postgres::PgConnection,
     traces: &[(&str, i64, &BilledIntervention)],
 ) -> StoreResult<()> {
-    use std::fmt::Write;
-    const CHUNK: usize = 1 << 20;
-    let mut copy = conn
-        .copy_in_raw(
-            "COPY invoice_line_interventions (invoice_id, line_no, version_id, billed_minutes, rejected_minutes) \
-             FROM STDIN",
-        )
-        .await?;
-    let mut buffer = String::with_capacity(CHUNK + 256);
-    let sent: StoreResult<()> = async {
-        for (id, line_no, b) in traces {
-            for c in id.chars() {
-                match c {
-                    '\\' => buffer.push_str("\\\\"),
-                    '\t' => buffer.push_str("\\t"),
-                    '\n' => buffer.push_str("\\n"),
-                    '\r' => buffer.push_str("\\r"),
-                    other => buffer.push(other),
-                }
-            }
-            let _ = writeln!(
+    super::pg_copy::copy_in(
+        conn,
+        "COPY invoice_line_interventions (invoice_id, line_no, version_id, billed_minutes, rejected_minutes) \
+         FROM STDIN",
+        traces,
+        |buffer, (id, line_no, b)| {
+            super::pg_copy::copy_row(
                 buffer,
-                "\t{line_no}\t{}\t{}\t{}",
-                b.version_id, b.billed_minutes, b.rejected_minutes
+                &[id, line_no, &b.version_id, &b.billed_minutes, &b.rejected_minutes],
             );
-            if buffer.len() >= CHUNK {
-                copy.send(std::mem::take(&mut buffer).into_bytes()).await?;
-                buffer.reserve(CHUNK + 256);
-            }
-        }
-        if !buffer.is_empty() {
-            copy.send(buffer.into_bytes()).await?;
-        }
-        Ok(())
-    }
-    .await;
-    match sent {
-        Ok(()) => {
-            copy.finish().await?;
-            Ok(())
-        }
-        Err(error) => {
-            let _ = copy.abort("traceability rows failed").await;
-            Err(error)
-        }
-    }
+        },
+        "traceability rows failed",
+    )
+    .await
 }
 
 impl BackendStore {
