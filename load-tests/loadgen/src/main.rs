@@ -309,7 +309,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     )?;
     eprintln!("results: {}.md and .json", stem.display());
     print!("{}", report.markdown());
-    let _ = std::fs::remove_dir_all(&work);
+    // SAADGW_LOAD_KEEP=1 keeps the databases and the gateway logs (run
+    // with RUST_LOG=saad_gateway::storage=debug for per-group timings).
+    if std::env::var_os("SAADGW_LOAD_KEEP").is_some() {
+        eprintln!("kept: {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     Ok(())
 }
 
