@@ -19,13 +19,16 @@
 //! sees the first one's row (same transaction) and a copy racing from another
 //! process blocks on it.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use super::{AuditEntry, CommitOutcome, DeliveryCommit, IngestTx, Store, StoreError};
+use super::{
+    AuditEntry, CommitOutcome, ContextRequest, DeliveryCommit, GroupWrite, IngestTx, LoadedContext,
+    Store, StoreError,
+};
 use crate::domain::ingest::{IngestContext, IngestResult};
 use crate::domain::model::InterventionSubmission;
 
@@ -46,8 +49,11 @@ pub struct Judged {
 }
 
 /// Judges a delivery on its context (pure: the checks and the receipt).
-pub type Judge =
-    Box<dyn FnOnce(&IngestContext, &[InterventionSubmission]) -> Result<Judged, JudgeError> + Send>;
+pub type Judge = Box<
+    dyn FnOnce(&IngestContext, &[InterventionSubmission]) -> Result<Judged, JudgeError>
+        + Send
+        + Sync,
+>;
 
 /// One delivery handed to the group committer.
 pub struct GroupedDelivery {
@@ -204,32 +210,21 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
             return;
         }
     };
-    let mut answers: Vec<(Reply, Result<CommitOutcome, GroupError>)> =
+    let mut answers: Vec<(Reply, Result<CommitOutcome, GroupError>, u64)> =
         Vec::with_capacity(group.len());
-    let mut stored_any = false;
-    let mut stored_lines: u64 = 0;
-    for Queued { delivery, reply } in group {
-        let lines = u64::try_from(delivery.lines.len()).unwrap_or(u64::MAX);
-        let outcome = match tx.savepoint().await {
-            Ok(()) => match one_delivery(&mut tx, delivery, &mut timings).await {
-                Ok(outcome) => tx
-                    .release_savepoint()
-                    .await
-                    .map(|()| outcome)
-                    .map_err(GroupError::from),
-                Err(error) => match tx.rollback_to_savepoint().await {
-                    Ok(()) => Err(error),
-                    Err(broken) => Err(broken.into()),
-                },
-            },
-            Err(error) => Err(error.into()),
-        };
-        if matches!(outcome, Ok(CommitOutcome::Stored)) {
-            stored_any = true;
-            stored_lines = stored_lines.saturating_add(lines);
-        }
-        answers.push((reply, outcome));
+    let mut pending: VecDeque<Queued> = group.into();
+    while !pending.is_empty() {
+        timings.waves += 1;
+        run_wave(&mut tx, &mut pending, &mut answers, &mut timings).await;
     }
+    let stored_lines: u64 = answers
+        .iter()
+        .filter(|(_, outcome, _)| matches!(outcome, Ok(CommitOutcome::Stored)))
+        .map(|(_, _, lines)| *lines)
+        .fold(0, u64::saturating_add);
+    let stored_any = answers
+        .iter()
+        .any(|(_, outcome, _)| matches!(outcome, Ok(CommitOutcome::Stored)));
     let before_commit = std::time::Instant::now();
     let committed = if stored_any {
         tx.finish().await
@@ -238,6 +233,7 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     };
     tracing::debug!(
         deliveries,
+        waves = timings.waves,
         lines = stored_lines,
         total = ?started.elapsed(),
         context = ?timings.context,
@@ -248,13 +244,13 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     );
     match committed {
         Ok(()) => {
-            for (reply, outcome) in answers {
+            for (reply, outcome, _) in answers {
                 let _ = reply.send(outcome);
             }
         }
         Err(error) => {
             // Nothing of the group is stored: nobody is told otherwise.
-            for (reply, outcome) in answers {
+            for (reply, outcome, _) in answers {
                 let answer = match outcome {
                     Ok(_) => Err(replicate(&error).into()),
                     Err(own) => Err(own),
@@ -268,59 +264,387 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
 /// Where a group's time went (debug log `ingestion group`).
 #[derive(Default)]
 struct Timings {
+    waves: u32,
     context: std::time::Duration,
     judge: std::time::Duration,
     write: std::time::Duration,
 }
 
-async fn one_delivery(
+/// What a delivery's checks read or its write changes, at the grain of the
+/// context's queries: two deliveries of a wave must not meet on any.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// A receipt (SAAD, transmission id).
+    Receipt(String, String),
+    /// A line id of a SAAD: its version rows, raw sides and current row.
+    Line(String, String),
+    /// Current interventions of a beneficiary (any SAAD): neighbours.
+    Beneficiary(String),
+    /// Current interventions of a worker of a SAAD: neighbours.
+    Worker(String, String),
+    /// A SAAD's aliases under an alias id.
+    Alias(String, String),
+    /// A SAAD's aliases on a plan.
+    AliasPlan(String, String),
+}
+
+/// What loading `context` for `delivery` read.
+fn reads(delivery: &GroupedDelivery, loaded: &LoadedContext) -> HashSet<Key> {
+    let saad = delivery.saad_siret.as_str();
+    let mut keys = HashSet::new();
+    keys.insert(Key::Receipt(
+        saad.to_owned(),
+        delivery.transmission_id.clone(),
+    ));
+    for line in &delivery.lines {
+        keys.insert(Key::Line(saad.to_owned(), line.line_id.clone()));
+        keys.insert(Key::Alias(saad.to_owned(), line.beneficiary_id.clone()));
+        if let Some(worker) = &line.worker_id {
+            keys.insert(Key::Worker(saad.to_owned(), worker.as_str().to_owned()));
+        }
+    }
+    for beneficiary in &loaded.neighbour_beneficiaries {
+        keys.insert(Key::Beneficiary(beneficiary.clone()));
+    }
+    for plan in &loaded.context.plans {
+        keys.insert(Key::AliasPlan(saad.to_owned(), plan.plan_ref.clone()));
+    }
+    keys
+}
+
+/// What writing `result` for `delivery` (on `context`) changes.
+fn writes(delivery: &GroupedDelivery, context: &IngestContext, result: &IngestResult) -> Vec<Key> {
+    let saad = delivery.saad_siret.as_str();
+    let mut keys = vec![Key::Receipt(
+        saad.to_owned(),
+        delivery.transmission_id.clone(),
+    )];
+    let lines = delivery
+        .lines
+        .iter()
+        .map(|l| l.line_id.as_str())
+        .chain(result.withdrawn.iter().map(String::as_str))
+        .chain(result.new_raw.iter().map(|(line, _)| line.as_str()));
+    keys.extend(lines.map(|line| Key::Line(saad.to_owned(), line.to_owned())));
+    // Current rows replaced or withdrawn, and current rows written.
+    let current = context
+        .priors
+        .iter()
+        .filter_map(|p| p.accepted.as_ref())
+        .chain(&result.accepted);
+    for accepted in current {
+        keys.push(Key::Beneficiary(accepted.beneficiary_id.clone()));
+        if let Some(worker) = &accepted.worker_id {
+            keys.push(Key::Worker(
+                accepted.saad_siret.clone(),
+                worker.as_str().to_owned(),
+            ));
+        }
+    }
+    for alias in &result.new_aliases {
+        keys.push(Key::Alias(saad.to_owned(), alias.alias_id.clone()));
+        keys.push(Key::AliasPlan(saad.to_owned(), alias.plan_ref.clone()));
+    }
+    keys
+}
+
+/// One judged delivery of a wave, waiting for the wave's write.
+struct Ready {
+    reply: Reply,
+    delivery: GroupedDelivery,
+    judged: Judged,
+    audit: Option<AuditEntry>,
+}
+
+/// Takes deliveries off the front of `pending` while none reads what an
+/// earlier one of the same wave writes, judges them on contexts loaded
+/// together, and writes them together, in one savepoint. A delivery that
+/// meets an earlier one stays pending for the next wave, whose load sees
+/// the earlier one's rows: each delivery is judged on exactly the context
+/// it would have had alone after the deliveries before it. If the wave's
+/// load fails, the first delivery runs alone (its own error); if the
+/// wave's write fails, the judged deliveries are written one by one, each
+/// in its own savepoint, so a failure stays with its delivery.
+async fn run_wave(
+    tx: &mut IngestTx,
+    pending: &mut VecDeque<Queued>,
+    answers: &mut Vec<(Reply, Result<CommitOutcome, GroupError>, u64)>,
+    timings: &mut Timings,
+) {
+    let mut phase = std::time::Instant::now();
+    let loaded = match tx.savepoint().await {
+        Ok(()) => {
+            let requests: Vec<ContextRequest<'_>> = pending
+                .iter()
+                .map(|q| ContextRequest {
+                    saad_siret: &q.delivery.saad_siret,
+                    lines: &q.delivery.lines,
+                    now: q.delivery.now,
+                })
+                .collect();
+            let keys: Vec<(&str, &str)> = pending
+                .iter()
+                .map(|q| {
+                    (
+                        q.delivery.saad_siret.as_str(),
+                        q.delivery.transmission_id.as_str(),
+                    )
+                })
+                .collect();
+            let loaded = match tx.stored_receipts(&keys).await {
+                Ok(receipts) => tx
+                    .load_contexts(&requests)
+                    .await
+                    .map(|contexts| contexts.into_iter().zip(receipts).collect::<Vec<_>>()),
+                Err(error) => Err(error),
+            };
+            match loaded {
+                Ok(loaded) => Some(loaded),
+                Err(_) => {
+                    // Nothing was written in this savepoint: a broken
+                    // transaction shows on the single delivery below.
+                    let _ = tx.rollback_to_savepoint().await;
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    timings.context += phase.elapsed();
+    let Some(loaded) = loaded else {
+        if let Some(Queued { delivery, reply }) = pending.pop_front() {
+            let lines = line_count(&delivery);
+            let outcome = alone(tx, delivery, timings).await;
+            answers.push((reply, outcome, lines));
+        }
+        return;
+    };
+
+    phase = std::time::Instant::now();
+    let mut written: HashSet<Key> = HashSet::new();
+    let mut ready: Vec<Ready> = Vec::new();
+    let mut next_sequence = loaded.first().map_or(1, |(l, _)| l.context.next_sequence);
+    for (mut loaded, stored) in loaded {
+        let Some(front) = pending.front() else { break };
+        if !written.is_empty()
+            && reads(&front.delivery, &loaded)
+                .iter()
+                .any(|k| written.contains(k))
+        {
+            break;
+        }
+        let Some(Queued {
+            mut delivery,
+            reply,
+        }) = pending.pop_front()
+        else {
+            break;
+        };
+        let lines = line_count(&delivery);
+        if let Some(stored) = stored {
+            // Stored before this wave: its first receipt, nothing judged
+            // (a judged copy would take acceptance sequences for nothing).
+            let outcome = CommitOutcome::AlreadyStored {
+                receipt_json: stored.receipt_json,
+                body_hash: stored.body_hash,
+            };
+            answers.push((reply, Ok(outcome), lines));
+            continue;
+        }
+        loaded.context.next_sequence = next_sequence;
+        match run_judge(take_judge(&mut delivery), &loaded.context, &delivery.lines) {
+            Ok(judged) => {
+                written.extend(writes(&delivery, &loaded.context, &judged.result));
+                next_sequence = judged
+                    .result
+                    .accepted
+                    .iter()
+                    .map(|a| a.sequence + 1)
+                    .fold(next_sequence, i64::max);
+                let audit = delivery
+                    .audit
+                    .take()
+                    .map(|entry| audited(entry, &delivery, &judged));
+                ready.push(Ready {
+                    reply,
+                    delivery,
+                    judged,
+                    audit,
+                });
+            }
+            Err(error) => answers.push((reply, Err(error), lines)),
+        }
+    }
+    timings.judge += phase.elapsed();
+
+    phase = std::time::Instant::now();
+    let together = {
+        let writes: Vec<GroupWrite<'_>> = ready
+            .iter()
+            .map(|r| GroupWrite {
+                delivery: commit_of(&r.delivery, &r.judged),
+                audit: r.audit.as_ref(),
+            })
+            .collect();
+        tx.write_many(&writes).await
+    };
+    match together {
+        Ok(true) => match tx.release_savepoint().await {
+            Ok(()) => {
+                for r in ready {
+                    let lines = line_count(&r.delivery);
+                    answers.push((r.reply, Ok(CommitOutcome::Stored), lines));
+                }
+            }
+            Err(error) => {
+                for r in ready {
+                    let lines = line_count(&r.delivery);
+                    answers.push((r.reply, Err(replicate(&error).into()), lines));
+                }
+            }
+        },
+        _ => {
+            // One by one: the same judged results (none of them depends
+            // on another), each in its own savepoint.
+            let undone = tx.rollback_to_savepoint().await;
+            for r in ready {
+                let lines = line_count(&r.delivery);
+                let outcome = match &undone {
+                    Ok(()) => write_alone(tx, &r.delivery, &r.judged, r.audit.as_ref()).await,
+                    Err(error) => Err(replicate(error).into()),
+                };
+                answers.push((r.reply, outcome, lines));
+            }
+        }
+    }
+    timings.write += phase.elapsed();
+}
+
+fn line_count(delivery: &GroupedDelivery) -> u64 {
+    u64::try_from(delivery.lines.len()).unwrap_or(u64::MAX)
+}
+/// A delivery on its own, in its own savepoint: context, checks, write.
+async fn alone(
     tx: &mut IngestTx,
     delivery: GroupedDelivery,
     timings: &mut Timings,
 ) -> Result<CommitOutcome, GroupError> {
-    let GroupedDelivery {
-        saad_siret,
-        transmission_id,
-        body_hash,
-        lines,
-        now,
-        judge,
-        audit,
-    } = delivery;
+    tx.savepoint().await?;
+    match one_delivery(tx, delivery, timings).await {
+        Ok(outcome) => {
+            tx.release_savepoint().await?;
+            Ok(outcome)
+        }
+        Err(error) => match tx.rollback_to_savepoint().await {
+            Ok(()) => Err(error),
+            Err(broken) => Err(broken.into()),
+        },
+    }
+}
+
+async fn one_delivery(
+    tx: &mut IngestTx,
+    mut delivery: GroupedDelivery,
+    timings: &mut Timings,
+) -> Result<CommitOutcome, GroupError> {
     let mut phase = std::time::Instant::now();
-    let context = tx.load_context(&saad_siret, &lines, now).await?;
+    let context = tx
+        .load_context(&delivery.saad_siret, &delivery.lines, delivery.now)
+        .await?;
     timings.context += phase.elapsed();
     phase = std::time::Instant::now();
-    // A judge that panics fails its own delivery, not the group.
-    let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(&context, &lines)))
-        .map_err(|_| GroupError::Judge("the checks failed unexpectedly (panic)".into()))?
-        .map_err(GroupError::Judge)?;
+    let judged = run_judge(take_judge(&mut delivery), &context, &delivery.lines)?;
     drop(context);
     timings.judge += phase.elapsed();
     phase = std::time::Instant::now();
-    let outcome = tx
-        .write(DeliveryCommit {
-            saad_siret: &saad_siret,
-            transmission_id: &transmission_id,
-            body_hash: &body_hash,
-            receipt_json: &judged.receipt_json,
-            lines: &lines,
-            result: &judged.result,
-            now,
-        })
-        .await?;
-    if let (CommitOutcome::Stored, Some(mut entry)) = (&outcome, audit) {
-        let rejected = judged
-            .result
-            .outcomes
-            .iter()
-            .filter(|o| o.status == crate::domain::model::LineStatus::Rejected)
-            .count();
-        entry.detail = Some(format!("{} lines, {rejected} rejected", lines.len()));
-        tx.append_audit(&entry).await?;
-    }
+    let audit = delivery
+        .audit
+        .take()
+        .map(|entry| audited(entry, &delivery, &judged));
+    let outcome = write_judged(tx, &delivery, &judged, audit.as_ref()).await;
     timings.write += phase.elapsed();
+    outcome
+}
+
+/// The delivery's judge (a judge runs once).
+fn take_judge(delivery: &mut GroupedDelivery) -> Judge {
+    std::mem::replace(
+        &mut delivery.judge,
+        Box::new(|_, _| Err("this delivery was judged already".into())),
+    )
+}
+
+/// Runs the checks; a judge that panics fails its own delivery, not the group.
+fn run_judge(
+    judge: Judge,
+    context: &IngestContext,
+    lines: &[InterventionSubmission],
+) -> Result<Judged, GroupError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(context, lines)))
+        .map_err(|_| GroupError::Judge("the checks failed unexpectedly (panic)".into()))?
+        .map_err(GroupError::Judge)
+}
+
+/// What storage writes for a judged delivery.
+fn commit_of<'a>(delivery: &'a GroupedDelivery, judged: &'a Judged) -> DeliveryCommit<'a> {
+    DeliveryCommit {
+        saad_siret: &delivery.saad_siret,
+        transmission_id: &delivery.transmission_id,
+        body_hash: &delivery.body_hash,
+        receipt_json: &judged.receipt_json,
+        lines: &delivery.lines,
+        result: &judged.result,
+        now: delivery.now,
+    }
+}
+
+/// The request's audit row with the delivery's line counts.
+fn audited(mut entry: AuditEntry, delivery: &GroupedDelivery, judged: &Judged) -> AuditEntry {
+    let rejected = judged
+        .result
+        .outcomes
+        .iter()
+        .filter(|o| o.status == crate::domain::model::LineStatus::Rejected)
+        .count();
+    entry.detail = Some(format!(
+        "{} lines, {rejected} rejected",
+        delivery.lines.len()
+    ));
+    entry
+}
+
+/// Writes one judged delivery and, when stored, its audit row.
+async fn write_judged(
+    tx: &mut IngestTx,
+    delivery: &GroupedDelivery,
+    judged: &Judged,
+    audit: Option<&AuditEntry>,
+) -> Result<CommitOutcome, GroupError> {
+    let outcome = tx.write(commit_of(delivery, judged)).await?;
+    if let (CommitOutcome::Stored, Some(entry)) = (&outcome, audit) {
+        tx.append_audit(entry).await?;
+    }
     Ok(outcome)
+}
+
+/// Writes one judged delivery of a wave in its own savepoint.
+async fn write_alone(
+    tx: &mut IngestTx,
+    delivery: &GroupedDelivery,
+    judged: &Judged,
+    audit: Option<&AuditEntry>,
+) -> Result<CommitOutcome, GroupError> {
+    tx.savepoint().await?;
+    match write_judged(tx, delivery, judged, audit).await {
+        Ok(outcome) => {
+            tx.release_savepoint().await?;
+            Ok(outcome)
+        }
+        Err(error) => match tx.rollback_to_savepoint().await {
+            Ok(()) => Err(error),
+            Err(broken) => Err(broken.into()),
+        },
+    }
 }
 
 /// The same failure for each delivery of a group (errors are not `Clone`).

@@ -165,6 +165,39 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// One delivery's part of a grouped context load
+/// ([`IngestTx::load_contexts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ContextRequest<'a> {
+    /// The posting SAAD.
+    pub saad_siret: &'a str,
+    /// The submitted lines.
+    pub lines: &'a [InterventionSubmission],
+    /// Gateway clock at reception.
+    pub now: DateTime<Utc>,
+}
+
+/// A loaded context and what it was read through that the context itself
+/// does not show.
+#[derive(Debug, Clone)]
+pub struct LoadedContext {
+    /// What the checks of the delivery look at.
+    pub context: IngestContext,
+    /// The beneficiaries whose accepted interventions were read as
+    /// neighbours: named by a line, through an alias, or of a plan of the
+    /// context.
+    pub neighbour_beneficiaries: std::collections::BTreeSet<String>,
+}
+
+/// A delivery of a bulk write ([`IngestTx::write_many`]) and its audit row.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupWrite<'a> {
+    /// The delivery.
+    pub delivery: DeliveryCommit<'a>,
+    /// Its audit row, if any.
+    pub audit: Option<&'a AuditEntry>,
+}
+
 /// A stored receipt (idempotency record of one delivery).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReceipt {
@@ -1002,6 +1035,39 @@ impl IngestTx {
         match self {
             IngestTx::Sqlite(t) => t.load_context(saad_siret, lines, now).await,
             IngestTx::Postgres(t) => t.load_context(saad_siret, lines, now).await,
+        }
+    }
+
+    /// The contexts of several deliveries in the statements of one; each is
+    /// what [`Self::load_context`] of that delivery alone returns.
+    pub async fn load_contexts(
+        &mut self,
+        requests: &[ContextRequest<'_>],
+    ) -> StoreResult<Vec<LoadedContext>> {
+        match self {
+            IngestTx::Sqlite(t) => t.load_contexts(requests).await,
+            IngestTx::Postgres(t) => t.load_contexts(requests).await,
+        }
+    }
+
+    /// The receipts already stored for these (SAAD, transmission id) pairs.
+    pub async fn stored_receipts(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> StoreResult<Vec<Option<StoredReceipt>>> {
+        match self {
+            IngestTx::Sqlite(t) => t.stored_receipts(keys).await,
+            IngestTx::Postgres(t) => t.stored_receipts(keys).await,
+        }
+    }
+
+    /// Writes several independent deliveries with one statement per table.
+    /// `false` (and the caller must roll back to its savepoint) when one of
+    /// them turned out to be stored already.
+    pub async fn write_many(&mut self, writes: &[GroupWrite<'_>]) -> StoreResult<bool> {
+        match self {
+            IngestTx::Sqlite(t) => t.write_many(writes).await,
+            IngestTx::Postgres(t) => t.write_many(writes).await,
         }
     }
 

@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::StoreConfig;
 use super::pg_copy::{copy_in, copy_row};
-use super::rows::{CurrentRow, VersionRow};
+use super::rows::{CurrentRow, VersionBatch, VersionRow};
 
 type Db = Postgres;
 type DbRow = sqlx::postgres::PgRow;
@@ -204,11 +204,12 @@ fn get_dec_opt(row: &DbRow, column: &str) -> StoreResult<Option<Decimal>> {
 async fn insert_versions(
     conn: &mut Conn,
     financer_id: &str,
-    saad_siret: &str,
-    transmission_id: &str,
-    received_at: DateTime<Utc>,
-    rows: &[VersionRow],
+    batches: &[VersionBatch<'_>],
 ) -> StoreResult<()> {
+    let rows: Vec<(&VersionBatch<'_>, &VersionRow)> = batches
+        .iter()
+        .flat_map(|b| b.rows.iter().map(move |r| (b, r)))
+        .collect();
     if rows.is_empty() {
         return Ok(());
     }
@@ -220,14 +221,14 @@ async fn insert_versions(
              corrected_start, corrected_end, timesheet_ref, raw_received_at, sequence, month, fingerprint, \
              raw_start, raw_start_received_at, raw_end, raw_end_received_at) FROM STDIN",
         rows,
-        |buffer, r| {
+        |buffer, (batch, r)| {
         copy_row(
             buffer,
             &[
                 &financer_id,
-                &saad_siret,
-                &transmission_id,
-                &received_at,
+                &batch.saad_siret,
+                &batch.transmission_id,
+                &batch.received_at,
                 &r.id,
                 &r.line_id,
                 &r.line_no,
@@ -267,20 +268,27 @@ async fn insert_versions(
 async fn upsert_current(
     conn: &mut Conn,
     financer_id: &str,
-    saad_siret: &str,
-    rows: &[CurrentRow],
+    deliveries: &[(&str, &[CurrentRow])],
 ) -> StoreResult<()> {
+    let rows: Vec<(&str, &CurrentRow)> = deliveries
+        .iter()
+        .flat_map(|(saad, rows)| rows.iter().map(move |r| (*saad, r)))
+        .collect();
     if rows.is_empty() {
         return Ok(());
     }
-    fn col<'a, T>(rows: &'a [CurrentRow], f: impl Fn(&'a CurrentRow) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
+    fn col<'a, T>(
+        rows: &[(&'a str, &'a CurrentRow)],
+        f: impl Fn(&'a str, &'a CurrentRow) -> T,
+    ) -> Vec<T> {
+        rows.iter().map(|(saad, r)| f(saad, r)).collect()
     }
     sqlx::query(
-        "INSERT INTO current_interventions (line_id, version_id, sequence, plan_ref, beneficiary_id, worker_id, \
-         counted_start, counted_end, rounded_minutes, corrected, shared_time, fingerprint, financer_id, saad_siret) \
-         SELECT u.*, $1, $2 FROM UNNEST($3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], \
-         $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::boolean[], $13::boolean[], $14::text[]) AS u \
+        "INSERT INTO current_interventions (saad_siret, line_id, version_id, sequence, plan_ref, beneficiary_id, \
+         worker_id, counted_start, counted_end, rounded_minutes, corrected, shared_time, fingerprint, financer_id) \
+         SELECT u.*, $1 FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], \
+         $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::boolean[], $13::boolean[], \
+         $14::text[]) AS u \
          ON CONFLICT (financer_id, saad_siret, line_id) DO UPDATE SET version_id = EXCLUDED.version_id, \
          sequence = EXCLUDED.sequence, plan_ref = EXCLUDED.plan_ref, beneficiary_id = EXCLUDED.beneficiary_id, \
          worker_id = EXCLUDED.worker_id, counted_start = EXCLUDED.counted_start, \
@@ -288,19 +296,19 @@ async fn upsert_current(
          corrected = EXCLUDED.corrected, shared_time = EXCLUDED.shared_time, fingerprint = EXCLUDED.fingerprint",
     )
     .bind(financer_id)
-    .bind(saad_siret)
-    .bind(col(rows, |r| r.line_id.as_str()))
-    .bind(col(rows, |r| r.version_id))
-    .bind(col(rows, |r| r.sequence))
-    .bind(col(rows, |r| r.plan_ref.as_str()))
-    .bind(col(rows, |r| r.beneficiary_id.as_str()))
-    .bind(col(rows, |r| r.worker_id.as_deref()))
-    .bind(col(rows, |r| r.counted_start))
-    .bind(col(rows, |r| r.counted_end))
-    .bind(col(rows, |r| r.rounded_minutes))
-    .bind(col(rows, |r| r.corrected))
-    .bind(col(rows, |r| r.shared_time))
-    .bind(col(rows, |r| r.fingerprint.as_deref()))
+    .bind(col(&rows, |saad, _| saad))
+    .bind(col(&rows, |_, r| r.line_id.as_str()))
+    .bind(col(&rows, |_, r| r.version_id))
+    .bind(col(&rows, |_, r| r.sequence))
+    .bind(col(&rows, |_, r| r.plan_ref.as_str()))
+    .bind(col(&rows, |_, r| r.beneficiary_id.as_str()))
+    .bind(col(&rows, |_, r| r.worker_id.as_deref()))
+    .bind(col(&rows, |_, r| r.counted_start))
+    .bind(col(&rows, |_, r| r.counted_end))
+    .bind(col(&rows, |_, r| r.rounded_minutes))
+    .bind(col(&rows, |_, r| r.corrected))
+    .bind(col(&rows, |_, r| r.shared_time))
+    .bind(col(&rows, |_, r| r.fingerprint.as_deref()))
     .execute(&mut *conn)
     .await?;
     Ok(())

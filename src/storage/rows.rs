@@ -48,6 +48,14 @@ pub(crate) struct VersionRow {
     pub raw_end_received_at: Option<DateTime<Utc>>,
 }
 
+/// The version rows of one delivery, in a bulk write of several.
+pub(crate) struct VersionBatch<'a> {
+    pub saad_siret: &'a str,
+    pub transmission_id: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub rows: &'a [VersionRow],
+}
+
 /// One row of `current_interventions`.
 #[derive(Debug, Clone)]
 pub(crate) struct CurrentRow {

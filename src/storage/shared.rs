@@ -24,7 +24,8 @@ use crate::domain::time::{Period, Stamp};
 use crate::domain::types::{AidType, EventKind, Household, SaadStatus, Siret, WorkerId, YearMonth};
 use crate::storage::rows;
 use crate::storage::{
-    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, DeliveryCommit,
+    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, ContextRequest,
+    DeliveryCommit, GroupWrite, LoadedContext,
     InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus, MonthIntervention, MonthRecord,
     MonthStatus, PaymentBatchRecord, PlanInsert, RejectedIntervention, StoreError, StoreResult,
     StoredReceipt, TokenRecord, TokenRole, Upsert,
@@ -268,75 +269,138 @@ fn fixed_width_instant(text: &[u8]) -> Option<DateTime<Utc>> {
 }
 
 async fn saad_on(conn: &mut Conn, financer_id: &str, siret: &str) -> StoreResult<Option<Saad>> {
-    let Some(row) = sqlx::query(
+    let mut found = saads_on(conn, financer_id, &BTreeSet::from([siret])).await?;
+    Ok(found.remove(siret))
+}
+
+/// These SAADs with their aid types and tariffs, by SIRET (three statements
+/// whatever their number).
+async fn saads_on(
+    conn: &mut Conn,
+    financer_id: &str,
+    sirets: &BTreeSet<&str>,
+) -> StoreResult<BTreeMap<String, Saad>> {
+    let list = list_param(sirets.iter().copied())?;
+    let rows = sqlx::query(concat!(
         "SELECT siret, name, iban, bic, declarative, finess, legal_category, account_holder, \
          address_line1, address_postcode, address_city, address_country \
-         FROM saads WHERE financer_id = $1 AND siret = $2",
-    )
+         FROM saads WHERE financer_id = $1 AND ",
+        in_list!("siret", "$2")
+    ))
     .bind(financer_id)
-    .bind(siret)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let aid_rows = sqlx::query(
-        "SELECT aid_type, status FROM saad_aid_types WHERE financer_id = $1 AND siret = $2 ORDER BY aid_type",
-    )
-    .bind(financer_id)
-    .bind(siret)
+    .bind(list.clone())
     .fetch_all(&mut *conn)
     .await?;
-    let tariff_rows = sqlx::query(
-        "SELECT aid_type, valid_from, valid_to, hourly_rate FROM saad_tariffs \
-         WHERE financer_id = $1 AND siret = $2 ORDER BY aid_type, valid_from",
-    )
+    if rows.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let aid_rows = sqlx::query(concat!(
+        "SELECT siret, aid_type, status FROM saad_aid_types WHERE financer_id = $1 AND ",
+        in_list!("siret", "$2"),
+        " ORDER BY siret, aid_type"
+    ))
     .bind(financer_id)
-    .bind(siret)
+    .bind(list.clone())
     .fetch_all(&mut *conn)
     .await?;
-    let mut aid_types = Vec::new();
+    let tariff_rows = sqlx::query(concat!(
+        "SELECT siret, aid_type, valid_from, valid_to, hourly_rate FROM saad_tariffs \
+         WHERE financer_id = $1 AND ",
+        in_list!("siret", "$2"),
+        " ORDER BY siret, aid_type, valid_from"
+    ))
+    .bind(financer_id)
+    .bind(list)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut tariffs: BTreeMap<(String, String), Vec<Tariff>> = BTreeMap::new();
+    for t in &tariff_rows {
+        tariffs
+            .entry((get(t, "siret")?, get(t, "aid_type")?))
+            .or_default()
+            .push(Tariff {
+                valid_from: get(t, "valid_from")?,
+                valid_to: get(t, "valid_to")?,
+                hourly_rate: get_dec(t, "hourly_rate")?,
+            });
+    }
+    let mut aid_types: BTreeMap<String, Vec<SaadAidType>> = BTreeMap::new();
     for aid in &aid_rows {
+        let siret: String = get(aid, "siret")?;
         let code: String = get(aid, "aid_type")?;
-        let mut tariffs = Vec::new();
-        for t in &tariff_rows {
-            if get::<String>(t, "aid_type")? == code {
-                tariffs.push(Tariff {
-                    valid_from: get(t, "valid_from")?,
-                    valid_to: get(t, "valid_to")?,
-                    hourly_rate: get_dec(t, "hourly_rate")?,
-                });
-            }
-        }
-        aid_types.push(SaadAidType {
+        let own_tariffs = tariffs.remove(&(siret.clone(), code.clone())).unwrap_or_default();
+        aid_types.entry(siret).or_default().push(SaadAidType {
             aid_type: parse_code::<AidType>(&code, "aid type")?,
             status: parse_code::<SaadStatus>(&get::<String>(aid, "status")?, "SAAD status")?,
-            tariffs,
+            tariffs: own_tariffs,
         });
     }
-    let siret_text: String = get(&row, "siret")?;
-    let line1: Option<String> = get(&row, "address_line1")?;
-    let address = match line1 {
-        Some(line1) => Some(Address {
-            line1,
-            postcode: get::<Option<String>>(&row, "address_postcode")?.unwrap_or_default(),
-            city: get::<Option<String>>(&row, "address_city")?.unwrap_or_default(),
-            country: get::<Option<String>>(&row, "address_country")?.unwrap_or_default(),
-        }),
-        None => None,
-    };
-    Ok(Some(Saad {
-        siret: Siret::parse(&siret_text).map_err(|e| StoreError::corrupt(e.message))?,
-        name: get(&row, "name")?,
-        iban: get(&row, "iban")?,
-        bic: get(&row, "bic")?,
-        declarative: get(&row, "declarative")?,
-        finess: get(&row, "finess")?,
-        legal_category: get(&row, "legal_category")?,
-        account_holder: get(&row, "account_holder")?,
-        address,
-        aid_types,
-    }))
+    let mut saads = BTreeMap::new();
+    for row in &rows {
+        let siret_text: String = get(row, "siret")?;
+        let line1: Option<String> = get(row, "address_line1")?;
+        let address = match line1 {
+            Some(line1) => Some(Address {
+                line1,
+                postcode: get::<Option<String>>(row, "address_postcode")?.unwrap_or_default(),
+                city: get::<Option<String>>(row, "address_city")?.unwrap_or_default(),
+                country: get::<Option<String>>(row, "address_country")?.unwrap_or_default(),
+            }),
+            None => None,
+        };
+        let saad = Saad {
+            siret: Siret::parse(&siret_text).map_err(|e| StoreError::corrupt(e.message))?,
+            name: get(row, "name")?,
+            iban: get(row, "iban")?,
+            bic: get(row, "bic")?,
+            declarative: get(row, "declarative")?,
+            finess: get(row, "finess")?,
+            legal_category: get(row, "legal_category")?,
+            account_holder: get(row, "account_holder")?,
+            address,
+            aid_types: aid_types.remove(&siret_text).unwrap_or_default(),
+        };
+        saads.insert(siret_text, saad);
+    }
+    Ok(saads)
+}
+
+/// Inserts the receipts of these deliveries unless already stored (unique
+/// key SAAD + transmission id); how many this transaction claimed.
+async fn claim_receipts(
+    conn: &mut Conn,
+    financer_id: &str,
+    deliveries: &[DeliveryCommit<'_>],
+) -> StoreResult<usize> {
+    let mut claimed = 0;
+    for chunk in deliveries.chunks(1_000) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO receipts (financer_id, saad_siret, transmission_id, body_hash, receipt_json, line_count, received_at) ",
+        );
+        insert.push_values(chunk, |mut b, d| {
+            b.push_bind(financer_id)
+                .push_bind(d.saad_siret)
+                .push_bind(d.transmission_id)
+                .push_bind(d.body_hash)
+                .push_bind(d.receipt_json)
+                .push_bind(i64::try_from(d.result.outcomes.len()).unwrap_or(i64::MAX))
+                .push_bind(ts(d.now));
+        });
+        insert.push(
+            " ON CONFLICT (financer_id, saad_siret, transmission_id) DO NOTHING RETURNING transmission_id",
+        );
+        claimed += insert.build().fetch_all(&mut *conn).await?.len();
+    }
+    Ok(claimed)
+}
+
+/// The time window around one delivery's stamps in which accepted
+/// interventions are its neighbours (see `IngestTx::load_contexts`).
+#[derive(Debug, Clone, Copy)]
+struct NeighbourWindow {
+    low: DateTime<Utc>,
+    high: DateTime<Utc>,
+    earliest_start: DateTime<Utc>,
 }
 
 async fn receipt_on(
@@ -468,13 +532,9 @@ impl BackendStore {
                 .bind(&self.financer_id)
                 .fetch_all(&mut *conn)
                 .await?;
-        let mut saads = Vec::with_capacity(sirets.len());
-        for siret in sirets {
-            if let Some(saad) = saad_on(&mut conn, &self.financer_id, &siret).await? {
-                saads.push(saad);
-            }
-        }
-        Ok(saads)
+        let wanted: BTreeSet<&str> = sirets.iter().map(String::as_str).collect();
+        let mut found = saads_on(&mut conn, &self.financer_id, &wanted).await?;
+        Ok(sirets.iter().filter_map(|s| found.remove(s)).collect())
     }
 
     pub(crate) async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
@@ -1377,47 +1437,107 @@ impl IngestTx {
         lines: &[InterventionSubmission],
         now: DateTime<Utc>,
     ) -> StoreResult<IngestContext> {
+        let mut loaded = self
+            .load_contexts(&[ContextRequest {
+                saad_siret,
+                lines,
+                now,
+            }])
+            .await?;
+        loaded
+            .pop()
+            .map(|one| one.context)
+            .ok_or_else(|| StoreError::other("no context loaded"))
+    }
+
+    /// The contexts of several deliveries, read with the statements of one
+    /// (the union of their keys), then split: each context is exactly what
+    /// [`Self::load_context`] of that delivery alone would return now. The
+    /// split repeats each per-delivery filter of the SQL in memory, so the
+    /// union only widens the lists (any SAAD of the group with any line id
+    /// of the group, say), never what one delivery gets.
+    pub async fn load_contexts(
+        &mut self,
+        requests: &[ContextRequest<'_>],
+    ) -> StoreResult<Vec<LoadedContext>> {
+        struct Named<'a> {
+            plans: BTreeSet<&'a str>,
+            beneficiaries: BTreeSet<&'a str>,
+            line_ids: BTreeSet<&'a str>,
+            workers: BTreeSet<&'a str>,
+        }
         let financer = self.financer_id.clone();
         let conn: &mut Conn = &mut self.tx;
-        let saad = saad_on(conn, &financer, saad_siret).await?;
-
-        let named_plans: BTreeSet<&str> =
-            lines.iter().filter_map(|l| l.plan_ref.as_deref()).collect();
-        let named_beneficiaries: BTreeSet<&str> =
-            lines.iter().map(|l| l.beneficiary_id.as_str()).collect();
-        let line_ids: BTreeSet<&str> = lines.iter().map(|l| l.line_id.as_str()).collect();
-        let workers: BTreeSet<&str> = lines
+        let named: Vec<Named<'_>> = requests
             .iter()
-            .filter_map(|l| l.worker_id.as_ref().map(|w| w.as_str()))
+            .map(|r| Named {
+                plans: r.lines.iter().filter_map(|l| l.plan_ref.as_deref()).collect(),
+                beneficiaries: r.lines.iter().map(|l| l.beneficiary_id.as_str()).collect(),
+                line_ids: r.lines.iter().map(|l| l.line_id.as_str()).collect(),
+                workers: r
+                    .lines
+                    .iter()
+                    .filter_map(|l| l.worker_id.as_ref().map(|w| w.as_str()))
+                    .collect(),
+            })
             .collect();
+        let all_saads: BTreeSet<&str> = requests.iter().map(|r| r.saad_siret).collect();
+        let saad_list = list_param(all_saads.iter().copied())?;
+        let saads = saads_on(conn, &financer, &all_saads).await?;
+        let all_named_beneficiaries: BTreeSet<&str> =
+            named.iter().flat_map(|n| n.beneficiaries.iter().copied()).collect();
+        let all_line_ids: BTreeSet<&str> =
+            named.iter().flat_map(|n| n.line_ids.iter().copied()).collect();
 
-        // Aliases this SAAD recorded under the ids the lines name.
+        // Aliases these SAADs recorded under the ids the lines name.
         let alias_rows = sqlx::query(concat!(
-            "SELECT plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
-             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            "SELECT saad_siret, plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
+             WHERE financer_id = $1 AND ",
+            in_list!("saad_siret", "$2"),
+            " AND ",
             in_list!("alias_id", "$3")
         ))
         .bind(&financer)
-        .bind(saad_siret)
-        .bind(list_param(named_beneficiaries.iter().copied())?)
+        .bind(saad_list.clone())
+        .bind(list_param(all_named_beneficiaries.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
-        let named_aliases = alias_rows
+        let pool_named_aliases = alias_rows
             .iter()
-            .map(alias_from_row)
+            .map(|row| Ok((get::<String>(row, "saad_siret")?, alias_from_row(row)?)))
             .collect::<StoreResult<Vec<_>>>()?;
-        let plan_refs: BTreeSet<&str> = named_plans
-            .iter()
-            .copied()
-            .chain(named_aliases.iter().map(|a| a.plan_ref.as_str()))
-            .collect();
-        let beneficiaries: BTreeSet<&str> = named_beneficiaries
-            .iter()
-            .copied()
-            .chain(named_aliases.iter().map(|a| a.beneficiary_id.as_str()))
-            .collect();
+        // Per delivery: the plans it names (directly or through an alias) and
+        // the beneficiaries it names (directly or through an alias).
+        let mut plan_refs: Vec<BTreeSet<&str>> = Vec::with_capacity(requests.len());
+        let mut beneficiaries: Vec<BTreeSet<&str>> = Vec::with_capacity(requests.len());
+        for (r, n) in requests.iter().zip(&named) {
+            let own: Vec<&BeneficiaryAlias> = pool_named_aliases
+                .iter()
+                .filter(|(saad, a)| {
+                    saad == r.saad_siret && n.beneficiaries.contains(a.alias_id.as_str())
+                })
+                .map(|(_, a)| a)
+                .collect();
+            plan_refs.push(
+                n.plans
+                    .iter()
+                    .copied()
+                    .chain(own.iter().map(|a| a.plan_ref.as_str()))
+                    .collect(),
+            );
+            beneficiaries.push(
+                n.beneficiaries
+                    .iter()
+                    .copied()
+                    .chain(own.iter().map(|a| a.beneficiary_id.as_str()))
+                    .collect(),
+            );
+        }
+        let all_plan_refs: BTreeSet<&str> = plan_refs.iter().flatten().copied().collect();
+        let all_beneficiaries: BTreeSet<&str> = beneficiaries.iter().flatten().copied().collect();
 
-        // Plans named, and plans ever assigned to this SAAD for the beneficiaries named.
+        // Plans named, and plans ever assigned to one of these SAADs for the
+        // beneficiaries named (each delivery keeps those of its own SAAD).
         let plan_rows = sqlx::query(concat!(
             "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
              monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
@@ -1426,53 +1546,87 @@ impl IngestTx {
             list_rows!("$2"),
             " UNION SELECT p.plan_ref FROM ",
             list_rows!("$4"),
-            " CROSS JOIN plan_versions p WHERE p.financer_id = $1 AND p.beneficiary_id = j.value \
-             AND p.saad_siret = $3) ORDER BY plan_ref, version"
+            " CROSS JOIN plan_versions p WHERE p.financer_id = $1 AND p.beneficiary_id = j.value AND ",
+            in_list!("p.saad_siret", "$3"),
+            ") ORDER BY plan_ref, version"
         ))
         .bind(&financer)
-        .bind(list_param(plan_refs.iter().copied())?)
-        .bind(saad_siret)
-        .bind(list_param(beneficiaries.iter().copied())?)
+        .bind(list_param(all_plan_refs.iter().copied())?)
+        .bind(saad_list.clone())
+        .bind(list_param(all_beneficiaries.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
-        let plans = plan_rows
+        let pool_plans = plan_rows
             .iter()
             .map(plan_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let context_plan_refs: BTreeSet<&str> = plans.iter().map(|p| p.plan_ref.as_str()).collect();
+        let mut context_plan_refs: Vec<BTreeSet<&str>> = Vec::with_capacity(requests.len());
+        for (k, r) in requests.iter().enumerate() {
+            let mut refs: BTreeSet<&str> = pool_plans
+                .iter()
+                .filter(|p| {
+                    p.saad_siret.as_str() == r.saad_siret
+                        && beneficiaries[k].contains(p.beneficiary_id.as_str())
+                })
+                .map(|p| p.plan_ref.as_str())
+                .collect();
+            refs.extend(
+                pool_plans
+                    .iter()
+                    .map(|p| p.plan_ref.as_str())
+                    .filter(|p| plan_refs[k].contains(p)),
+            );
+            context_plan_refs.push(refs);
+        }
+        let all_context_plan_refs: BTreeSet<&str> =
+            context_plan_refs.iter().flatten().copied().collect();
 
         let alias_rows = sqlx::query(concat!(
-            "SELECT plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
-             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+            "SELECT saad_siret, plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
+             WHERE financer_id = $1 AND ",
+            in_list!("saad_siret", "$2"),
+            " AND ",
             in_list!("plan_ref", "$3"),
             " ORDER BY plan_ref, alias_id"
         ))
         .bind(&financer)
-        .bind(saad_siret)
-        .bind(list_param(context_plan_refs.iter().copied())?)
+        .bind(saad_list.clone())
+        .bind(list_param(all_context_plan_refs.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
-        let aliases = alias_rows
+        let pool_aliases = alias_rows
             .iter()
-            .map(alias_from_row)
+            .map(|row| Ok((get::<String>(row, "saad_siret")?, alias_from_row(row)?)))
             .collect::<StoreResult<Vec<_>>>()?;
 
-        let plan_beneficiaries: BTreeSet<&str> =
-            plans.iter().map(|p| p.beneficiary_id.as_str()).collect();
-        let events = events_on(conn, &financer, plan_beneficiaries.iter().copied()).await?;
+        let plan_beneficiaries: Vec<BTreeSet<&str>> = context_plan_refs
+            .iter()
+            .map(|refs| {
+                pool_plans
+                    .iter()
+                    .filter(|p| refs.contains(p.plan_ref.as_str()))
+                    .map(|p| p.beneficiary_id.as_str())
+                    .collect()
+            })
+            .collect();
+        let all_plan_beneficiaries: BTreeSet<&str> =
+            plan_beneficiaries.iter().flatten().copied().collect();
+        let pool_events = events_on(conn, &financer, all_plan_beneficiaries.iter().copied()).await?;
 
-        // Priors: raw sides and current accepted version of each line id (this SAAD).
-        // Raw sides are columns of the version row that first brought them;
-        // sides stored before that schema change are in `raw_stamps`.
-        let line_list = list_param(line_ids.iter().copied())?;
+        // Priors: raw sides and current accepted version of each line id (its
+        // SAAD). Raw sides are columns of the version row that first brought
+        // them; sides stored before that schema change are in `raw_stamps`.
+        let line_list = list_param(all_line_ids.iter().copied())?;
         let version_raw_rows = sqlx::query(concat!(
-            "SELECT id, line_id, raw_start, raw_start_received_at, raw_end, raw_end_received_at \
+            "SELECT id, saad_siret, line_id, raw_start, raw_start_received_at, raw_end, raw_end_received_at \
              FROM intervention_versions \
-             WHERE financer_id = $1 AND saad_siret = $2 AND (raw_start IS NOT NULL OR raw_end IS NOT NULL) AND ",
+             WHERE financer_id = $1 AND ",
+            in_list!("saad_siret", "$2"),
+            " AND (raw_start IS NOT NULL OR raw_end IS NOT NULL) AND ",
             in_set!("line_id", "$3")
         ))
         .bind(&financer)
-        .bind(saad_siret)
+        .bind(saad_list.clone())
         .bind(line_list.clone())
         .fetch_all(&mut *conn)
         .await?;
@@ -1484,8 +1638,10 @@ impl IngestTx {
             .map(|row| Ok((get::<i64>(&row, "id")?, row)))
             .collect::<StoreResult<Vec<_>>>()?;
         version_raw_rows.sort_by_key(|(id, _)| *id);
-        let mut raw_found: Vec<(String, &'static str, String, DateTime<Utc>)> = Vec::new();
+        // (SAAD, line id, side, stamp, received at), oldest first.
+        let mut raw_found: Vec<(String, String, &'static str, String, DateTime<Utc>)> = Vec::new();
         for (_, row) in &version_raw_rows {
+            let saad: String = get(row, "saad_siret")?;
             let line_id: String = get(row, "line_id")?;
             for (side, stamp, received) in [
                 ("start", "raw_start", "raw_start_received_at"),
@@ -1494,111 +1650,138 @@ impl IngestTx {
                 if let (Some(stamp), Some(received)) =
                     (get::<Option<String>>(row, stamp)?, get_ts_opt(row, received)?)
                 {
-                    raw_found.push((line_id.clone(), side, stamp, received));
+                    raw_found.push((saad.clone(), line_id.clone(), side, stamp, received));
                 }
             }
         }
-        let legacy_raw = match self.legacy_raw.get(saad_siret) {
-            Some(known) => *known,
-            None => {
-                let found: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM raw_stamps WHERE financer_id = $1 AND saad_siret = $2)",
-                )
-                .bind(&financer)
-                .bind(saad_siret)
-                .fetch_one(&mut *conn)
-                .await?;
-                self.legacy_raw.insert(saad_siret.to_owned(), found);
-                found
+        let mut legacy = Vec::new();
+        for saad in &all_saads {
+            let legacy_raw = match self.legacy_raw.get(*saad) {
+                Some(known) => *known,
+                None => {
+                    let found: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM raw_stamps WHERE financer_id = $1 AND saad_siret = $2)",
+                    )
+                    .bind(&financer)
+                    .bind(*saad)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    self.legacy_raw.insert((*saad).to_owned(), found);
+                    found
+                }
+            };
+            if !legacy_raw {
+                continue;
             }
-        };
-        if legacy_raw {
             let legacy_rows = sqlx::query(concat!(
                 "SELECT line_id, side, stamp, received_at FROM raw_stamps \
                  WHERE financer_id = $1 AND saad_siret = $2 AND ",
                 in_set!("line_id", "$3")
             ))
             .bind(&financer)
-            .bind(saad_siret)
+            .bind(*saad)
             .bind(line_list.clone())
             .fetch_all(&mut *conn)
             .await?;
-            // Legacy sides are older than any side on a version row: first.
-            let mut legacy = Vec::with_capacity(legacy_rows.len());
             for row in &legacy_rows {
                 let side = rows::side_code(rows::parse_side(&get::<String>(row, "side")?)?);
-                legacy.push((get(row, "line_id")?, side, get(row, "stamp")?, get_ts(row, "received_at")?));
+                legacy.push((
+                    (*saad).to_owned(),
+                    get(row, "line_id")?,
+                    side,
+                    get(row, "stamp")?,
+                    get_ts(row, "received_at")?,
+                ));
             }
-            legacy.append(&mut raw_found);
-            raw_found = legacy;
         }
+        // Legacy sides are older than any side on a version row: first.
+        legacy.append(&mut raw_found);
+        let raw_found = legacy;
         let current_rows = sqlx::query(concat!(
             "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
              plan_ref, sequence, rounded_minutes, corrected, fingerprint FROM current_interventions \
-             WHERE financer_id = $1 AND saad_siret = $2 AND ",
+             WHERE financer_id = $1 AND ",
+            in_list!("saad_siret", "$2"),
+            " AND ",
             in_set!("line_id", "$3")
         ))
         .bind(&financer)
-        .bind(saad_siret)
+        .bind(saad_list.clone())
         .bind(line_list)
         .fetch_all(&mut *conn)
         .await?;
-        let mut priors: BTreeMap<String, PriorIntervention> = BTreeMap::new();
-        for (line_id, side, stamp, received_at) in raw_found {
-            let side = rows::parse_side(side)?;
-            let prior = priors.entry(line_id.clone()).or_insert_with(|| PriorIntervention {
-                line_id,
-                ..PriorIntervention::default()
-            });
-            // The first reception of a side is the evidence; a later copy is ignored.
-            if prior.raw.iter().any(|r| r.side == side) {
-                continue;
-            }
-            prior.raw.push(RawStamp {
-                side,
-                stamp: Stamp::parse(&stamp).map_err(|e| StoreError::corrupt(e.to_string()))?,
-                received_at,
-            });
-        }
-        for row in &current_rows {
-            let accepted = accepted_from_row(row)?;
-            let fingerprint: Option<String> = get(row, "fingerprint")?;
-            let prior = priors
-                .entry(accepted.line_id.clone())
-                .or_insert_with(|| PriorIntervention {
-                    line_id: accepted.line_id.clone(),
-                    ..PriorIntervention::default()
-                });
-            prior.accepted = Some(accepted);
-            prior.accepted_fingerprint = fingerprint;
-        }
-        for prior in priors.values_mut() {
-            prior.raw.sort_by_key(|r| r.side);
-        }
+        let pool_current = current_rows
+            .iter()
+            .map(|row| Ok((accepted_from_row(row)?, get::<Option<String>>(row, "fingerprint")?)))
+            .collect::<StoreResult<Vec<_>>>()?;
 
         // Neighbours: accepted interventions of the same beneficiaries (any
-        // SAAD) or the same workers of this SAAD around the delivery's stamps.
-        let instants: Vec<DateTime<Utc>> = lines
+        // SAAD) or the same workers of the delivery's SAAD around its stamps.
+        // An accepted period is at most 24 h long (R1), so one that ends
+        // after `low` starts after `low - 24 h`: a bounded index range.
+        let windows: Vec<Option<NeighbourWindow>> = requests
             .iter()
-            .flat_map(|l| [l.raw_start, l.raw_end, l.corrected_start, l.corrected_end])
-            .flatten()
-            .filter_map(|s| s.resolve_alone())
+            .map(|r| {
+                let instants = r
+                    .lines
+                    .iter()
+                    .flat_map(|l| [l.raw_start, l.raw_end, l.corrected_start, l.corrected_end])
+                    .flatten()
+                    .filter_map(|s| s.resolve_alone());
+                let (mut min, mut max) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
+                for instant in instants {
+                    min = Some(min.map_or(instant, |m| m.min(instant)));
+                    max = Some(max.map_or(instant, |m| m.max(instant)));
+                }
+                let (min, max) = (min?, max?);
+                let low = min - ChronoDuration::days(1);
+                Some(NeighbourWindow {
+                    low,
+                    high: max + ChronoDuration::days(1),
+                    earliest_start: low - ChronoDuration::days(1),
+                })
+            })
             .collect();
-        let mut neighbours: BTreeMap<(String, String), AcceptedIntervention> = BTreeMap::new();
-        if let (Some(min), Some(max)) = (instants.iter().min(), instants.iter().max()) {
-            let low = *min - ChronoDuration::days(1);
-            let high = *max + ChronoDuration::days(1);
-            // An accepted period is at most 24 h long (R1), so one that ends
-            // after `low` starts after `low - 24 h`: a bounded index range.
-            let earliest_start = low - ChronoDuration::days(1);
-            let all_beneficiaries: BTreeSet<&str> = beneficiaries
+        let neighbour_beneficiaries: Vec<BTreeSet<&str>> = beneficiaries
+            .iter()
+            .zip(&plan_beneficiaries)
+            .map(|(named, planned)| named.union(planned).copied().collect())
+            .collect();
+        let mut pool_neighbours: Vec<AcceptedIntervention> = Vec::new();
+        let span = windows.iter().flatten().fold(None, |acc: Option<NeighbourWindow>, w| {
+            Some(match acc {
+                None => *w,
+                Some(a) => NeighbourWindow {
+                    low: a.low.min(w.low),
+                    high: a.high.max(w.high),
+                    earliest_start: a.earliest_start.min(w.earliest_start),
+                },
+            })
+        });
+        if let Some(span) = span {
+            let searched: BTreeSet<&str> = windows
                 .iter()
-                .copied()
-                .chain(plan_beneficiaries.iter().copied())
+                .zip(&neighbour_beneficiaries)
+                .filter(|(w, _)| w.is_some())
+                .flat_map(|(_, b)| b.iter().copied())
                 .collect();
+            // Workers are scoped by SAAD: one list of SIRET (14 digits)
+            // followed by the worker id, so that each (SAAD, worker) is one
+            // probe of the worker index (`saad_siret IN (list)` made SQLite
+            // read every intervention of the SAAD instead).
+            let mut worker_keys: BTreeSet<String> = BTreeSet::new();
+            for (r, n) in requests.iter().zip(&named) {
+                if r.saad_siret.len() != 14 {
+                    return Err(StoreError::other(format!(
+                        "SAAD '{}' is not a 14-digit SIRET",
+                        r.saad_siret
+                    )));
+                }
+                worker_keys.extend(n.workers.iter().map(|w| format!("{}{w}", r.saad_siret)));
+            }
             // The lists drive: one index range per beneficiary (any SAAD)
-            // and per worker (this SAAD); UNION reads an intervention
-            // found both ways once.
+            // and per (SAAD, worker); UNION reads an intervention found
+            // both ways once.
             let found = sqlx::query(concat!(
                 "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
                  c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
@@ -1611,44 +1794,120 @@ impl IngestTx {
                  c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
                 list_rows!("$6"),
                 " CROSS JOIN current_interventions c \
-                 WHERE c.financer_id = $1 AND c.saad_siret = $7 AND c.worker_id = j.value \
+                 WHERE c.financer_id = $1 AND c.saad_siret = substr(j.value, 1, 14) \
+                 AND c.worker_id = substr(j.value, 15) \
                  AND c.counted_start >= $5 AND c.counted_start < $3 AND c.counted_end > $2"
             ))
             .bind(&financer)
-            .bind(ts(low))
-            .bind(ts(high))
-            .bind(list_param(all_beneficiaries.iter().copied())?)
-            .bind(ts(earliest_start))
-            .bind(list_param(workers.iter().copied())?)
-            .bind(saad_siret)
+            .bind(ts(span.low))
+            .bind(ts(span.high))
+            .bind(list_param(searched.iter().copied())?)
+            .bind(ts(span.earliest_start))
+            .bind(list_param(worker_keys.iter().map(String::as_str))?)
             .fetch_all(&mut *conn)
             .await?;
-            for row in &found {
-                let accepted = accepted_from_row(row)?;
-                neighbours.insert(
-                    (accepted.saad_siret.clone(), accepted.line_id.clone()),
-                    accepted,
-                );
-            }
+            pool_neighbours = found
+                .iter()
+                .map(accepted_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
         }
-        let mut neighbours: Vec<AcceptedIntervention> = neighbours.into_values().collect();
-        neighbours.sort_by_key(|n| n.sequence);
 
         let next_sequence = high_water(conn, &financer, &mut self.high_water)
             .await?
             .max_sequence
             + 1;
 
-        Ok(IngestContext {
-            now,
-            saad,
-            plans,
-            aliases,
-            events,
-            priors: priors.into_values().collect(),
-            neighbours,
-            next_sequence,
-        })
+        let mut loaded = Vec::with_capacity(requests.len());
+        for (k, r) in requests.iter().enumerate() {
+            let saad = r.saad_siret;
+            let plans: Vec<PlanVersion> = pool_plans
+                .iter()
+                .filter(|p| context_plan_refs[k].contains(p.plan_ref.as_str()))
+                .cloned()
+                .collect();
+            let aliases: Vec<BeneficiaryAlias> = pool_aliases
+                .iter()
+                .filter(|(s, a)| s == saad && context_plan_refs[k].contains(a.plan_ref.as_str()))
+                .map(|(_, a)| a.clone())
+                .collect();
+            let events: Vec<Event> = pool_events
+                .iter()
+                .filter(|e| plan_beneficiaries[k].contains(e.beneficiary_id.as_str()))
+                .cloned()
+                .collect();
+            let lines = &named[k].line_ids;
+            let mut priors: BTreeMap<String, PriorIntervention> = BTreeMap::new();
+            for (s, line_id, side, stamp, received_at) in &raw_found {
+                if s != saad || !lines.contains(line_id.as_str()) {
+                    continue;
+                }
+                let side = rows::parse_side(side)?;
+                let prior = priors.entry(line_id.clone()).or_insert_with(|| PriorIntervention {
+                    line_id: line_id.clone(),
+                    ..PriorIntervention::default()
+                });
+                // The first reception of a side is the evidence; a later copy is ignored.
+                if prior.raw.iter().any(|r| r.side == side) {
+                    continue;
+                }
+                prior.raw.push(RawStamp {
+                    side,
+                    stamp: Stamp::parse(stamp).map_err(|e| StoreError::corrupt(e.to_string()))?,
+                    received_at: *received_at,
+                });
+            }
+            for (accepted, fingerprint) in &pool_current {
+                if accepted.saad_siret != saad || !lines.contains(accepted.line_id.as_str()) {
+                    continue;
+                }
+                let prior = priors
+                    .entry(accepted.line_id.clone())
+                    .or_insert_with(|| PriorIntervention {
+                        line_id: accepted.line_id.clone(),
+                        ..PriorIntervention::default()
+                    });
+                prior.accepted = Some(accepted.clone());
+                prior.accepted_fingerprint = fingerprint.clone();
+            }
+            for prior in priors.values_mut() {
+                prior.raw.sort_by_key(|r| r.side);
+            }
+            let mut neighbours: BTreeMap<(String, String), AcceptedIntervention> = BTreeMap::new();
+            if let Some(window) = windows[k] {
+                for n in &pool_neighbours {
+                    let in_window = n.period.start >= window.earliest_start
+                        && n.period.start < window.high
+                        && n.period.end > window.low;
+                    let related = neighbour_beneficiaries[k].contains(n.beneficiary_id.as_str())
+                        || (n.saad_siret == saad
+                            && n.worker_id
+                                .as_ref()
+                                .is_some_and(|w| named[k].workers.contains(w.as_str())));
+                    if in_window && related {
+                        neighbours.insert((n.saad_siret.clone(), n.line_id.clone()), n.clone());
+                    }
+                }
+            }
+            let mut neighbours: Vec<AcceptedIntervention> = neighbours.into_values().collect();
+            neighbours.sort_by_key(|n| n.sequence);
+            loaded.push(LoadedContext {
+                context: IngestContext {
+                    now: r.now,
+                    saad: saads.get(saad).cloned(),
+                    plans,
+                    aliases,
+                    events,
+                    priors: priors.into_values().collect(),
+                    neighbours,
+                    next_sequence,
+                },
+                neighbour_beneficiaries: neighbour_beneficiaries[k]
+                    .iter()
+                    .map(|b| (*b).to_owned())
+                    .collect(),
+            });
+        }
+        Ok(loaded)
     }
 
     /// Writes the delivery in this transaction and commits (see
@@ -1707,110 +1966,192 @@ impl IngestTx {
         Ok(())
     }
 
+    /// The receipts already stored for these (SAAD, transmission id) pairs,
+    /// in their order (one statement).
+    pub async fn stored_receipts(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> StoreResult<Vec<Option<StoredReceipt>>> {
+        let saads: BTreeSet<&str> = keys.iter().map(|(s, _)| *s).collect();
+        let tids: BTreeSet<&str> = keys.iter().map(|(_, t)| *t).collect();
+        let rows = sqlx::query(concat!(
+            "SELECT saad_siret, transmission_id, body_hash, receipt_json, received_at FROM receipts \
+             WHERE financer_id = $1 AND ",
+            in_list!("saad_siret", "$2"),
+            " AND ",
+            in_list!("transmission_id", "$3")
+        ))
+        .bind(&self.financer_id)
+        .bind(list_param(saads.iter().copied())?)
+        .bind(list_param(tids.iter().copied())?)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut found: BTreeMap<(String, String), StoredReceipt> = BTreeMap::new();
+        for row in &rows {
+            found.insert(
+                (get(row, "saad_siret")?, get(row, "transmission_id")?),
+                StoredReceipt {
+                    transmission_id: get(row, "transmission_id")?,
+                    body_hash: get(row, "body_hash")?,
+                    receipt_json: get(row, "receipt_json")?,
+                    received_at: get_ts(row, "received_at")?,
+                },
+            );
+        }
+        Ok(keys
+            .iter()
+            .map(|(s, t)| found.get(&((*s).to_owned(), (*t).to_owned())).cloned())
+            .collect())
+    }
+
     /// Writes the delivery in this transaction without committing; nothing is
     /// written when the transmission is already stored (`AlreadyStored`).
     pub async fn write(&mut self, delivery: DeliveryCommit<'_>) -> StoreResult<CommitOutcome> {
-        let financer = self.financer_id.clone();
-        let conn: &mut Conn = &mut self.tx;
         // The receipt first: the unique key decides who stores the transmission.
-        let claimed = sqlx::query(
-            "INSERT INTO receipts (financer_id, saad_siret, transmission_id, body_hash, receipt_json, line_count, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (financer_id, saad_siret, transmission_id) DO NOTHING RETURNING transmission_id",
-        )
-        .bind(&financer)
-        .bind(delivery.saad_siret)
-        .bind(delivery.transmission_id)
-        .bind(delivery.body_hash)
-        .bind(delivery.receipt_json)
-        .bind(i64::try_from(delivery.result.outcomes.len()).unwrap_or(i64::MAX))
-        .bind(ts(delivery.now))
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some();
-        if !claimed {
-            let stored = receipt_on(conn, &financer, delivery.saad_siret, delivery.transmission_id)
-                .await?
-                .ok_or_else(|| StoreError::other("receipt vanished after a unique conflict"))?;
+        if claim_receipts(&mut self.tx, &self.financer_id, &[delivery]).await? == 0 {
+            let stored = receipt_on(
+                &mut self.tx,
+                &self.financer_id,
+                delivery.saad_siret,
+                delivery.transmission_id,
+            )
+            .await?
+            .ok_or_else(|| StoreError::other("receipt vanished after a unique conflict"))?;
             return Ok(CommitOutcome::AlreadyStored {
                 receipt_json: stored.receipt_json,
                 body_hash: stored.body_hash,
             });
         }
+        self.write_claimed(&[delivery]).await?;
+        Ok(CommitOutcome::Stored)
+    }
 
+    /// Writes several deliveries, none of which reads what another writes
+    /// (the group committer's waves), with one statement per table, and
+    /// their audit rows. Returns `false` after claiming some receipts when
+    /// another one is already stored: the caller must then roll back to its
+    /// savepoint and write them one by one.
+    pub async fn write_many(&mut self, writes: &[GroupWrite<'_>]) -> StoreResult<bool> {
+        let deliveries: Vec<DeliveryCommit<'_>> = writes.iter().map(|w| w.delivery).collect();
+        if claim_receipts(&mut self.tx, &self.financer_id, &deliveries).await? != deliveries.len() {
+            return Ok(false);
+        }
+        self.write_claimed(&deliveries).await?;
+        let audits: Vec<&AuditEntry> = writes.iter().filter_map(|w| w.audit).collect();
+        for chunk in audits.chunks(1_000) {
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO audit_log (financer_id, at, token_id, saad_siret, action, target, outcome, detail) ",
+            );
+            insert.push_values(chunk, |mut b, entry| {
+                b.push_bind(self.financer_id.as_str())
+                    .push_bind(ts(entry.at))
+                    .push_bind(entry.token_id.as_deref())
+                    .push_bind(entry.saad_siret.as_deref())
+                    .push_bind(entry.action.as_str())
+                    .push_bind(entry.target.as_deref())
+                    .push_bind(entry.outcome.as_str())
+                    .push_bind(entry.detail.as_deref());
+            });
+            insert.build().execute(&mut *self.tx).await?;
+        }
+        Ok(true)
+    }
+
+    /// The rows of deliveries whose receipts this transaction has claimed.
+    async fn write_claimed(&mut self, deliveries: &[DeliveryCommit<'_>]) -> StoreResult<()> {
+        let financer = self.financer_id.clone();
+        let conn: &mut Conn = &mut self.tx;
         let HighWater {
-            max_id,
-            max_sequence,
+            mut max_id,
+            mut max_sequence,
         } = high_water(conn, &financer, &mut self.high_water).await?;
-        let rows = rows::commit_rows(&delivery, max_id + 1)?;
-        if let Some(min_sequence) = rows.min_sequence {
-            if min_sequence <= max_sequence {
-                return Err(StoreError::Conflict(format!(
-                    "acceptance sequence {min_sequence} is not after the last one ({max_sequence}): \
-                     the context was loaded outside this ingestion transaction"
-                )));
+        let mut all_rows = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let rows = rows::commit_rows(delivery, max_id + 1)?;
+            if let Some(min_sequence) = rows.min_sequence {
+                if min_sequence <= max_sequence {
+                    return Err(StoreError::Conflict(format!(
+                        "acceptance sequence {min_sequence} is not after the last one ({max_sequence}): \
+                         the context was loaded outside this ingestion transaction"
+                    )));
+                }
             }
-        }
-        insert_versions(
-            conn,
-            &financer,
-            delivery.saad_siret,
-            delivery.transmission_id,
-            delivery.now,
-            &rows.versions,
-        )
-        .await?;
-        for withdrawal in &rows.withdrawals {
-            sqlx::query(
-                "INSERT INTO withdrawals (financer_id, saad_siret, line_id, version_id, withdrawn_version_id, \
-                 transmission_id, withdrawn_at) \
-                 VALUES ($1, $2, $3, $4, (SELECT version_id FROM current_interventions \
-                 WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3), $5, $6)",
-            )
-            .bind(&financer)
-            .bind(delivery.saad_siret)
-            .bind(&withdrawal.line_id)
-            .bind(withdrawal.version_id)
-            .bind(delivery.transmission_id)
-            .bind(ts(delivery.now))
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "DELETE FROM current_interventions WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3",
-            )
-            .bind(&financer)
-            .bind(delivery.saad_siret)
-            .bind(&withdrawal.line_id)
-            .execute(&mut *conn)
-            .await?;
-        }
-        upsert_current(conn, &financer, delivery.saad_siret, &rows.current).await?;
-        self.written = self
-            .written
-            .saturating_add(u64::try_from(delivery.lines.len()).unwrap_or(u64::MAX));
-        self.high_water = Some(HighWater {
-            max_id: max_id + i64::try_from(rows.versions.len()).unwrap_or(i64::MAX),
-            max_sequence: rows
+            max_id += i64::try_from(rows.versions.len()).unwrap_or(i64::MAX);
+            max_sequence = rows
                 .versions
                 .iter()
                 .filter_map(|v| v.sequence)
-                .fold(max_sequence, i64::max),
-        });
-        for alias in &delivery.result.new_aliases {
-            sqlx::query(
-                "INSERT INTO beneficiary_aliases (financer_id, saad_siret, plan_ref, alias_id, beneficiary_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (financer_id, saad_siret, plan_ref, alias_id) DO NOTHING",
-            )
-            .bind(&financer)
-            .bind(delivery.saad_siret)
-            .bind(&alias.plan_ref)
-            .bind(&alias.alias_id)
-            .bind(&alias.beneficiary_id)
-            .bind(ts(delivery.now))
-            .execute(&mut *conn)
-            .await?;
+                .fold(max_sequence, i64::max);
+            all_rows.push(rows);
         }
-        Ok(CommitOutcome::Stored)
+        let batches: Vec<rows::VersionBatch<'_>> = deliveries
+            .iter()
+            .zip(&all_rows)
+            .map(|(d, r)| rows::VersionBatch {
+                saad_siret: d.saad_siret,
+                transmission_id: d.transmission_id,
+                received_at: d.now,
+                rows: &r.versions,
+            })
+            .collect();
+        insert_versions(conn, &financer, &batches).await?;
+        for (delivery, rows) in deliveries.iter().zip(&all_rows) {
+            for withdrawal in &rows.withdrawals {
+                sqlx::query(
+                    "INSERT INTO withdrawals (financer_id, saad_siret, line_id, version_id, withdrawn_version_id, \
+                     transmission_id, withdrawn_at) \
+                     VALUES ($1, $2, $3, $4, (SELECT version_id FROM current_interventions \
+                     WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3), $5, $6)",
+                )
+                .bind(&financer)
+                .bind(delivery.saad_siret)
+                .bind(&withdrawal.line_id)
+                .bind(withdrawal.version_id)
+                .bind(delivery.transmission_id)
+                .bind(ts(delivery.now))
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM current_interventions WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3",
+                )
+                .bind(&financer)
+                .bind(delivery.saad_siret)
+                .bind(&withdrawal.line_id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        let current: Vec<(&str, &[rows::CurrentRow])> = deliveries
+            .iter()
+            .zip(&all_rows)
+            .map(|(d, r)| (d.saad_siret, r.current.as_slice()))
+            .collect();
+        upsert_current(conn, &financer, &current).await?;
+        let lines: usize = deliveries.iter().map(|d| d.lines.len()).sum();
+        self.written = self
+            .written
+            .saturating_add(u64::try_from(lines).unwrap_or(u64::MAX));
+        self.high_water = Some(HighWater {
+            max_id,
+            max_sequence,
+        });
+        for delivery in deliveries {
+            for alias in &delivery.result.new_aliases {
+                sqlx::query(
+                    "INSERT INTO beneficiary_aliases (financer_id, saad_siret, plan_ref, alias_id, beneficiary_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (financer_id, saad_siret, plan_ref, alias_id) DO NOTHING",
+                )
+                .bind(&financer)
+                .bind(delivery.saad_siret)
+                .bind(&alias.plan_ref)
+                .bind(&alias.alias_id)
+                .bind(&alias.beneficiary_id)
+                .bind(ts(delivery.now))
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Rolls the transaction back (releases the lock).

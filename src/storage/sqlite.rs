@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection};
 
 use super::StoreConfig;
-use super::rows::{CurrentRow, VersionRow};
+use super::rows::{CurrentRow, VersionBatch, VersionRow};
 
 type Db = Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
@@ -189,19 +189,21 @@ const VERSION_COLUMNS: &str = "INSERT INTO intervention_versions (financer_id, s
 async fn insert_versions(
     conn: &mut Conn,
     financer_id: &str,
-    saad_siret: &str,
-    transmission_id: &str,
-    received_at: DateTime<Utc>,
-    rows: &[VersionRow],
+    batches: &[VersionBatch<'_>],
 ) -> StoreResult<()> {
-    let received_at = ts(received_at);
+    let received: Vec<String> = batches.iter().map(|b| ts(b.received_at)).collect();
+    let rows: Vec<(&VersionBatch<'_>, &str, &VersionRow)> = batches
+        .iter()
+        .zip(&received)
+        .flat_map(|(b, at)| b.rows.iter().map(move |r| (b, at.as_str(), r)))
+        .collect();
     for chunk in rows.chunks(rows_per_statement(32)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(VERSION_COLUMNS);
-        insert.push_values(chunk, |mut b, r| {
+        insert.push_values(chunk, |mut b, (batch, received_at, r)| {
             b.push_bind(financer_id)
-                .push_bind(saad_siret)
-                .push_bind(transmission_id)
-                .push_bind(received_at.as_str())
+                .push_bind(batch.saad_siret)
+                .push_bind(batch.transmission_id)
+                .push_bind(*received_at)
                 .push_bind(r.id)
                 .push_bind(r.line_id.as_str())
                 .push_bind(r.line_no)
@@ -239,18 +241,21 @@ async fn insert_versions(
 async fn upsert_current(
     conn: &mut Conn,
     financer_id: &str,
-    saad_siret: &str,
-    rows: &[CurrentRow],
+    deliveries: &[(&str, &[CurrentRow])],
 ) -> StoreResult<()> {
+    let rows: Vec<(&str, &CurrentRow)> = deliveries
+        .iter()
+        .flat_map(|(saad, rows)| rows.iter().map(move |r| (*saad, r)))
+        .collect();
     for chunk in rows.chunks(rows_per_statement(14)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO current_interventions (financer_id, saad_siret, line_id, version_id, sequence, plan_ref, \
              beneficiary_id, worker_id, counted_start, counted_end, rounded_minutes, corrected, shared_time, \
              fingerprint) ",
         );
-        insert.push_values(chunk, |mut b, r| {
+        insert.push_values(chunk, |mut b, (saad_siret, r)| {
             b.push_bind(financer_id)
-                .push_bind(saad_siret)
+                .push_bind(*saad_siret)
                 .push_bind(r.line_id.as_str())
                 .push_bind(r.version_id)
                 .push_bind(r.sequence)
