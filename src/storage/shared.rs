@@ -1617,17 +1617,31 @@ impl IngestTx {
         // SAAD). Raw sides are columns of the version row that first brought
         // them; sides stored before that schema change are in `raw_stamps`.
         let line_list = list_param(all_line_ids.iter().copied())?;
+        // (SAAD, line id) pairs as one list of SIRET (14 digits) followed by
+        // the line id: each pair is one probe of the (SAAD, line id) index.
+        // Two lists (`saad_siret = ANY(…) AND line_id IN (…)`) made
+        // PostgreSQL's planner scan every version row.
+        let mut line_keys: BTreeSet<String> = BTreeSet::new();
+        for (r, n) in requests.iter().zip(&named) {
+            if r.saad_siret.len() != 14 {
+                return Err(StoreError::other(format!(
+                    "SAAD '{}' is not a 14-digit SIRET",
+                    r.saad_siret
+                )));
+            }
+            line_keys.extend(n.line_ids.iter().map(|l| format!("{}{l}", r.saad_siret)));
+        }
+        let line_key_list = list_param(line_keys.iter().map(String::as_str))?;
         let version_raw_rows = sqlx::query(concat!(
-            "SELECT id, saad_siret, line_id, raw_start, raw_start_received_at, raw_end, raw_end_received_at \
-             FROM intervention_versions \
-             WHERE financer_id = $1 AND ",
-            in_list!("saad_siret", "$2"),
-            " AND (raw_start IS NOT NULL OR raw_end IS NOT NULL) AND ",
-            in_set!("line_id", "$3")
+            "SELECT v.id, v.saad_siret, v.line_id, v.raw_start, v.raw_start_received_at, v.raw_end, \
+             v.raw_end_received_at FROM ",
+            list_rows!("$2"),
+            " CROSS JOIN intervention_versions v \
+             WHERE v.financer_id = $1 AND v.saad_siret = substr(j.value, 1, 14) \
+             AND v.line_id = substr(j.value, 15) AND (v.raw_start IS NOT NULL OR v.raw_end IS NOT NULL)"
         ))
         .bind(&financer)
-        .bind(saad_list.clone())
-        .bind(line_list.clone())
+        .bind(line_key_list.clone())
         .fetch_all(&mut *conn)
         .await?;
         // Oldest version first (the first reception is the evidence), sorted
@@ -1698,16 +1712,15 @@ impl IngestTx {
         legacy.append(&mut raw_found);
         let raw_found = legacy;
         let current_rows = sqlx::query(concat!(
-            "SELECT saad_siret, line_id, beneficiary_id, worker_id, counted_start, counted_end, shared_time, \
-             plan_ref, sequence, rounded_minutes, corrected, fingerprint FROM current_interventions \
-             WHERE financer_id = $1 AND ",
-            in_list!("saad_siret", "$2"),
-            " AND ",
-            in_set!("line_id", "$3")
+            "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
+             c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected, c.fingerprint FROM ",
+            list_rows!("$2"),
+            " CROSS JOIN current_interventions c \
+             WHERE c.financer_id = $1 AND c.saad_siret = substr(j.value, 1, 14) \
+             AND c.line_id = substr(j.value, 15)"
         ))
         .bind(&financer)
-        .bind(saad_list.clone())
-        .bind(line_list)
+        .bind(line_key_list)
         .fetch_all(&mut *conn)
         .await?;
         let pool_current = current_rows
@@ -1771,12 +1784,6 @@ impl IngestTx {
             // read every intervention of the SAAD instead).
             let mut worker_keys: BTreeSet<String> = BTreeSet::new();
             for (r, n) in requests.iter().zip(&named) {
-                if r.saad_siret.len() != 14 {
-                    return Err(StoreError::other(format!(
-                        "SAAD '{}' is not a 14-digit SIRET",
-                        r.saad_siret
-                    )));
-                }
                 worker_keys.extend(n.workers.iter().map(|w| format!("{}{w}", r.saad_siret)));
             }
             // The lists drive: one index range per beneficiary (any SAAD)
