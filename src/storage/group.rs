@@ -523,6 +523,7 @@ async fn run_wave(
 fn line_count(delivery: &GroupedDelivery) -> u64 {
     u64::try_from(delivery.lines.len()).unwrap_or(u64::MAX)
 }
+
 /// A delivery on its own, in its own savepoint: context, checks, write.
 async fn alone(
     tx: &mut IngestTx,
@@ -530,7 +531,17 @@ async fn alone(
     timings: &mut Timings,
 ) -> Result<CommitOutcome, GroupError> {
     tx.savepoint().await?;
-    match one_delivery(tx, delivery, timings).await {
+    let outcome = one_delivery(tx, delivery, timings).await;
+    close_savepoint(tx, outcome).await
+}
+
+/// Keeps what a delivery wrote since its savepoint if it succeeded, undoes
+/// it otherwise (the delivery keeps its own error).
+async fn close_savepoint(
+    tx: &mut IngestTx,
+    outcome: Result<CommitOutcome, GroupError>,
+) -> Result<CommitOutcome, GroupError> {
+    match outcome {
         Ok(outcome) => {
             tx.release_savepoint().await?;
             Ok(outcome)
@@ -635,16 +646,8 @@ async fn write_alone(
     audit: Option<&AuditEntry>,
 ) -> Result<CommitOutcome, GroupError> {
     tx.savepoint().await?;
-    match write_judged(tx, delivery, judged, audit).await {
-        Ok(outcome) => {
-            tx.release_savepoint().await?;
-            Ok(outcome)
-        }
-        Err(error) => match tx.rollback_to_savepoint().await {
-            Ok(()) => Err(error),
-            Err(broken) => Err(broken.into()),
-        },
-    }
+    let outcome = write_judged(tx, delivery, judged, audit).await;
+    close_savepoint(tx, outcome).await
 }
 
 /// The same failure for each delivery of a group (errors are not `Clone`).
