@@ -348,6 +348,36 @@ fn writes(delivery: &GroupedDelivery, context: &IngestContext, result: &IngestRe
     keys
 }
 
+/// How many deliveries at the front of `pending` may share the next wave,
+/// judged on their lines alone: up to the first that names a receipt, line
+/// id, beneficiary or (SAAD, worker) an earlier one names (what it would
+/// write if its lines are accepted). Only those contexts are loaded; the
+/// wave may still end earlier on what the contexts show (`reads`). Ending a
+/// wave early is always safe, loading contexts that cannot join it is waste.
+fn wave_candidates(pending: &VecDeque<Queued>) -> usize {
+    let mut named: HashSet<Key> = HashSet::new();
+    for (index, queued) in pending.iter().enumerate() {
+        let delivery = &queued.delivery;
+        let saad = delivery.saad_siret.as_str();
+        let mut own = vec![Key::Receipt(
+            saad.to_owned(),
+            delivery.transmission_id.clone(),
+        )];
+        for line in &delivery.lines {
+            own.push(Key::Line(saad.to_owned(), line.line_id.clone()));
+            own.push(Key::Beneficiary(line.beneficiary_id.clone()));
+            if let Some(worker) = &line.worker_id {
+                own.push(Key::Worker(saad.to_owned(), worker.as_str().to_owned()));
+            }
+        }
+        if index > 0 && own.iter().any(|k| named.contains(k)) {
+            return index;
+        }
+        named.extend(own);
+    }
+    pending.len()
+}
+
 /// One judged delivery of a wave, waiting for the wave's write.
 struct Ready {
     reply: Reply,
@@ -374,8 +404,10 @@ async fn run_wave(
     let mut phase = std::time::Instant::now();
     let loaded = match tx.savepoint().await {
         Ok(()) => {
+            let candidates = wave_candidates(pending);
             let requests: Vec<ContextRequest<'_>> = pending
                 .iter()
+                .take(candidates)
                 .map(|q| ContextRequest {
                     saad_siret: &q.delivery.saad_siret,
                     lines: &q.delivery.lines,
@@ -384,6 +416,7 @@ async fn run_wave(
                 .collect();
             let keys: Vec<(&str, &str)> = pending
                 .iter()
+                .take(candidates)
                 .map(|q| {
                     (
                         q.delivery.saad_siret.as_str(),
