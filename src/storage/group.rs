@@ -6,13 +6,16 @@
 //! task (at most one per store, started on demand, gone when the queue is
 //! empty) takes every queued delivery (up to [`MAX_GROUP_LINES`] lines), opens
 //! ONE ingestion transaction (the same lock as [`super::Store::begin_ingest`]),
-//! and for each delivery in arrival order: `SAVEPOINT`, load its context
-//! (which sees the deliveries before it in the group), judge it, write it,
-//! `RELEASE`. A delivery that fails (judge error, storage refusal) is rolled
-//! back to its savepoint and answered with its error; the others go on. Then
-//! the transaction commits, and only then is any delivery of the group
-//! answered: nothing is acknowledged before it is durable. If the commit
-//! fails, every delivery of the group gets the error (none was stored).
+//! and runs it in waves (`run_wave`): one context load for the wave's
+//! deliveries (a [`super::ContextPool`]), the deliveries judged one after
+//! another in arrival order, each on the context it would have had alone
+//! after the ones before it (the pool applies each judged delivery before
+//! the next is judged), then one bulk write of the wave in a savepoint. A
+//! delivery that fails (judge error, storage refusal) gets its own error;
+//! the others go on. Then the transaction commits, and only then is any
+//! delivery of the group answered: nothing is acknowledged before it is
+//! durable. If the commit fails, every delivery of the group gets the error
+//! (none was stored).
 //!
 //! Idempotency is unchanged: the receipt row is claimed first under the
 //! unique key (SAAD, transmission id), so a second copy in the same group
@@ -26,8 +29,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::{
-    AuditEntry, CommitOutcome, ContextRequest, DeliveryCommit, GroupWrite, IngestTx, LoadedContext,
-    Store, StoreError,
+    AuditEntry, CommitOutcome, ContextRequest, DeliveryCommit, GroupWrite, IngestTx, Store,
+    StoreError,
 };
 use crate::domain::ingest::{IngestContext, IngestResult};
 use crate::domain::model::InterventionSubmission;
@@ -48,11 +51,11 @@ pub struct Judged {
     pub receipt_json: String,
 }
 
-/// Judges a delivery on its context (pure: the checks and the receipt).
+/// Judges a delivery on its context (pure: the checks and the receipt). It
+/// may run more than once (the last run is the one written): a delivery
+/// judged in a wave whose write fails is judged again on its own.
 pub type Judge = Box<
-    dyn FnOnce(&IngestContext, &[InterventionSubmission]) -> Result<Judged, JudgeError>
-        + Send
-        + Sync,
+    dyn Fn(&IngestContext, &[InterventionSubmission]) -> Result<Judged, JudgeError> + Send + Sync,
 >;
 
 /// One delivery handed to the group committer.
@@ -270,110 +273,20 @@ struct Timings {
     write: std::time::Duration,
 }
 
-/// What a delivery's checks read or its write changes, at the grain of the
-/// context's queries: two deliveries of a wave must not meet on any.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    /// A receipt (SAAD, transmission id).
-    Receipt(String, String),
-    /// A line id of a SAAD: its version rows, raw sides and current row.
-    Line(String, String),
-    /// Current interventions of a beneficiary (any SAAD): neighbours.
-    Beneficiary(String),
-    /// Current interventions of a worker of a SAAD: neighbours.
-    Worker(String, String),
-    /// A SAAD's aliases under an alias id.
-    Alias(String, String),
-    /// A SAAD's aliases on a plan.
-    AliasPlan(String, String),
-}
-
-/// What loading `context` for `delivery` read.
-fn reads(delivery: &GroupedDelivery, loaded: &LoadedContext) -> HashSet<Key> {
-    let saad = delivery.saad_siret.as_str();
-    let mut keys = HashSet::new();
-    keys.insert(Key::Receipt(
-        saad.to_owned(),
-        delivery.transmission_id.clone(),
-    ));
-    for line in &delivery.lines {
-        keys.insert(Key::Line(saad.to_owned(), line.line_id.clone()));
-        keys.insert(Key::Alias(saad.to_owned(), line.beneficiary_id.clone()));
-        if let Some(worker) = &line.worker_id {
-            keys.insert(Key::Worker(saad.to_owned(), worker.as_str().to_owned()));
-        }
-    }
-    for beneficiary in &loaded.neighbour_beneficiaries {
-        keys.insert(Key::Beneficiary(beneficiary.clone()));
-    }
-    for plan in &loaded.context.plans {
-        keys.insert(Key::AliasPlan(saad.to_owned(), plan.plan_ref.clone()));
-    }
-    keys
-}
-
-/// What writing `result` for `delivery` (on `context`) changes.
-fn writes(delivery: &GroupedDelivery, context: &IngestContext, result: &IngestResult) -> Vec<Key> {
-    let saad = delivery.saad_siret.as_str();
-    let mut keys = vec![Key::Receipt(
-        saad.to_owned(),
-        delivery.transmission_id.clone(),
-    )];
-    let lines = delivery
-        .lines
-        .iter()
-        .map(|l| l.line_id.as_str())
-        .chain(result.withdrawn.iter().map(String::as_str))
-        .chain(result.new_raw.iter().map(|(line, _)| line.as_str()));
-    keys.extend(lines.map(|line| Key::Line(saad.to_owned(), line.to_owned())));
-    // Current rows replaced or withdrawn, and current rows written.
-    let current = context
-        .priors
-        .iter()
-        .filter_map(|p| p.accepted.as_ref())
-        .chain(&result.accepted);
-    for accepted in current {
-        keys.push(Key::Beneficiary(accepted.beneficiary_id.clone()));
-        if let Some(worker) = &accepted.worker_id {
-            keys.push(Key::Worker(
-                accepted.saad_siret.clone(),
-                worker.as_str().to_owned(),
-            ));
-        }
-    }
-    for alias in &result.new_aliases {
-        keys.push(Key::Alias(saad.to_owned(), alias.alias_id.clone()));
-        keys.push(Key::AliasPlan(saad.to_owned(), alias.plan_ref.clone()));
-    }
-    keys
-}
-
-/// How many deliveries at the front of `pending` may share the next wave,
-/// judged on their lines alone: up to the first that names a receipt, line
-/// id, beneficiary or (SAAD, worker) an earlier one names (what it would
-/// write if its lines are accepted). Only those contexts are loaded; the
-/// wave may still end earlier on what the contexts show (`reads`). Ending a
-/// wave early is always safe, loading contexts that cannot join it is waste.
+/// How many deliveries at the front of `pending` may share the next wave:
+/// up to the first that repeats the (SAAD, transmission id) of an earlier
+/// one (its answer depends on whether the earlier one is stored, which the
+/// wave's write decides).
 fn wave_candidates(pending: &VecDeque<Queued>) -> usize {
-    let mut named: HashSet<Key> = HashSet::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for (index, queued) in pending.iter().enumerate() {
-        let delivery = &queued.delivery;
-        let saad = delivery.saad_siret.as_str();
-        let mut own = vec![Key::Receipt(
-            saad.to_owned(),
-            delivery.transmission_id.clone(),
-        )];
-        for line in &delivery.lines {
-            own.push(Key::Line(saad.to_owned(), line.line_id.clone()));
-            own.push(Key::Beneficiary(line.beneficiary_id.clone()));
-            if let Some(worker) = &line.worker_id {
-                own.push(Key::Worker(saad.to_owned(), worker.as_str().to_owned()));
-            }
-        }
-        if index > 0 && own.iter().any(|k| named.contains(k)) {
+        let key = (
+            queued.delivery.saad_siret.as_str(),
+            queued.delivery.transmission_id.as_str(),
+        );
+        if !seen.insert(key) {
             return index;
         }
-        named.extend(own);
     }
     pending.len()
 }
@@ -383,18 +296,19 @@ struct Ready {
     reply: Reply,
     delivery: GroupedDelivery,
     judged: Judged,
-    audit: Option<AuditEntry>,
 }
 
-/// Takes deliveries off the front of `pending` while none reads what an
-/// earlier one of the same wave writes, judges them on contexts loaded
-/// together, and writes them together, in one savepoint. A delivery that
-/// meets an earlier one stays pending for the next wave, whose load sees
-/// the earlier one's rows: each delivery is judged on exactly the context
-/// it would have had alone after the deliveries before it. If the wave's
-/// load fails, the first delivery runs alone (its own error); if the
-/// wave's write fails, the judged deliveries are written one by one, each
-/// in its own savepoint, so a failure stays with its delivery.
+/// Takes deliveries off the front of `pending` and judges them one after
+/// another on ONE context load, the pool, to which each judged delivery is
+/// applied before the next is judged (`storage::context_pool`): each
+/// delivery is judged on exactly the context it would have had alone after
+/// the deliveries before it. A delivery already stored is answered with its
+/// first receipt; one whose context needs rows the pool did not read stays
+/// pending for the next wave. Then the wave is written with one statement
+/// per table, in one savepoint. If the wave's load fails, the first
+/// delivery runs alone (its own error); if the wave's write fails, it is
+/// rolled back and each judged delivery runs alone again (context, checks,
+/// write) in its own savepoint, so a failure stays with its delivery.
 async fn run_wave(
     tx: &mut IngestTx,
     pending: &mut VecDeque<Queued>,
@@ -408,11 +322,7 @@ async fn run_wave(
             let requests: Vec<ContextRequest<'_>> = pending
                 .iter()
                 .take(candidates)
-                .map(|q| ContextRequest {
-                    saad_siret: &q.delivery.saad_siret,
-                    lines: &q.delivery.lines,
-                    now: q.delivery.now,
-                })
+                .map(|q| request_of(&q.delivery))
                 .collect();
             let keys: Vec<(&str, &str)> = pending
                 .iter()
@@ -425,10 +335,7 @@ async fn run_wave(
                 })
                 .collect();
             let loaded = match tx.stored_receipts(&keys).await {
-                Ok(receipts) => tx
-                    .load_contexts(&requests)
-                    .await
-                    .map(|contexts| contexts.into_iter().zip(receipts).collect::<Vec<_>>()),
+                Ok(receipts) => tx.load_pool(&requests).await.map(|pool| (pool, receipts)),
                 Err(error) => Err(error),
             };
             match loaded {
@@ -444,79 +351,88 @@ async fn run_wave(
         Err(_) => None,
     };
     timings.context += phase.elapsed();
-    let Some(loaded) = loaded else {
-        if let Some(Queued { delivery, reply }) = pending.pop_front() {
-            let lines = line_count(&delivery);
-            let outcome = alone(tx, delivery, timings).await;
-            answers.push((reply, outcome, lines));
-        }
+    let Some((mut pool, stored)) = loaded else {
+        run_front_alone(tx, pending, answers, timings).await;
         return;
     };
 
     phase = std::time::Instant::now();
-    let mut written: HashSet<Key> = HashSet::new();
     let mut ready: Vec<Ready> = Vec::new();
-    let mut next_sequence = loaded.first().map_or(1, |(l, _)| l.context.next_sequence);
-    for (mut loaded, stored) in loaded {
+    let mut taken = 0usize;
+    let mut next_sequence = pool.next_sequence;
+    for stored in stored {
         let Some(front) = pending.front() else { break };
-        if !written.is_empty()
-            && reads(&front.delivery, &loaded)
-                .iter()
-                .any(|k| written.contains(k))
-        {
-            break;
-        }
-        let Some(Queued {
-            mut delivery,
-            reply,
-        }) = pending.pop_front()
-        else {
-            break;
-        };
-        let lines = line_count(&delivery);
-        if let Some(stored) = stored {
+        let context = match stored {
             // Stored before this wave: its first receipt, nothing judged
             // (a judged copy would take acceptance sequences for nothing).
-            let outcome = CommitOutcome::AlreadyStored {
-                receipt_json: stored.receipt_json,
-                body_hash: stored.body_hash,
-            };
-            answers.push((reply, Ok(outcome), lines));
+            Some(_) => None,
+            None => match pool.context_for(&request_of(&front.delivery), next_sequence) {
+                Some(context) => Some(context),
+                // Needs what the pool did not read: next wave.
+                None => break,
+            },
+        };
+        let Some(Queued { delivery, reply }) = pending.pop_front() else {
+            break;
+        };
+        taken += 1;
+        let lines = line_count(&delivery);
+        let Some(context) = context else {
+            if let Some(stored) = stored {
+                let outcome = CommitOutcome::AlreadyStored {
+                    receipt_json: stored.receipt_json,
+                    body_hash: stored.body_hash,
+                };
+                answers.push((reply, Ok(outcome), lines));
+            }
             continue;
-        }
-        loaded.context.next_sequence = next_sequence;
-        match run_judge(take_judge(&mut delivery), &loaded.context, &delivery.lines) {
+        };
+        match run_judge(&delivery.judge, &context, &delivery.lines) {
             Ok(judged) => {
-                written.extend(writes(&delivery, &loaded.context, &judged.result));
+                drop(context);
+                pool.apply(&delivery.saad_siret, &judged.result);
                 next_sequence = judged
                     .result
                     .accepted
                     .iter()
                     .map(|a| a.sequence + 1)
                     .fold(next_sequence, i64::max);
-                let audit = delivery
-                    .audit
-                    .take()
-                    .map(|entry| audited(entry, &delivery, &judged));
                 ready.push(Ready {
                     reply,
                     delivery,
                     judged,
-                    audit,
                 });
             }
             Err(error) => answers.push((reply, Err(error), lines)),
         }
     }
+    drop(pool);
     timings.judge += phase.elapsed();
+    if taken == 0 {
+        // Cannot happen (the pool was read for the front delivery); never
+        // loop on it.
+        let _ = tx.rollback_to_savepoint().await;
+        run_front_alone(tx, pending, answers, timings).await;
+        return;
+    }
 
     phase = std::time::Instant::now();
     let together = {
+        let audits: Vec<Option<AuditEntry>> = ready
+            .iter()
+            .map(|r| {
+                r.delivery
+                    .audit
+                    .clone()
+                    .map(|entry| audited(entry, &r.delivery, &r.judged))
+            })
+            .collect();
         let writes: Vec<GroupWrite<'_>> = ready
             .iter()
-            .map(|r| GroupWrite {
+            .zip(&audits)
+            .map(|(r, audit)| GroupWrite {
                 delivery: commit_of(&r.delivery, &r.judged),
-                audit: r.audit.as_ref(),
+                audit: audit.as_ref(),
             })
             .collect();
         tx.write_many(&writes).await
@@ -537,13 +453,14 @@ async fn run_wave(
             }
         },
         _ => {
-            // One by one: the same judged results (none of them depends
-            // on another), each in its own savepoint.
+            // One by one, each judged again on its own context (a judged
+            // result may rest on an earlier delivery of the wave that is
+            // not stored after all), each in its own savepoint.
             let undone = tx.rollback_to_savepoint().await;
             for r in ready {
                 let lines = line_count(&r.delivery);
                 let outcome = match &undone {
-                    Ok(()) => write_alone(tx, &r.delivery, &r.judged, r.audit.as_ref()).await,
+                    Ok(()) => alone(tx, r.delivery, timings).await,
                     Err(error) => Err(replicate(error).into()),
                 };
                 answers.push((r.reply, outcome, lines));
@@ -551,6 +468,28 @@ async fn run_wave(
         }
     }
     timings.write += phase.elapsed();
+}
+
+/// The front delivery of `pending` on its own (its own load, its own error).
+async fn run_front_alone(
+    tx: &mut IngestTx,
+    pending: &mut VecDeque<Queued>,
+    answers: &mut Vec<(Reply, Result<CommitOutcome, GroupError>, u64)>,
+    timings: &mut Timings,
+) {
+    if let Some(Queued { delivery, reply }) = pending.pop_front() {
+        let lines = line_count(&delivery);
+        let outcome = alone(tx, delivery, timings).await;
+        answers.push((reply, outcome, lines));
+    }
+}
+
+fn request_of(delivery: &GroupedDelivery) -> ContextRequest<'_> {
+    ContextRequest {
+        saad_siret: &delivery.saad_siret,
+        lines: &delivery.lines,
+        now: delivery.now,
+    }
 }
 
 fn line_count(delivery: &GroupedDelivery) -> u64 {
@@ -588,7 +527,7 @@ async fn close_savepoint(
 
 async fn one_delivery(
     tx: &mut IngestTx,
-    mut delivery: GroupedDelivery,
+    delivery: GroupedDelivery,
     timings: &mut Timings,
 ) -> Result<CommitOutcome, GroupError> {
     let mut phase = std::time::Instant::now();
@@ -597,30 +536,22 @@ async fn one_delivery(
         .await?;
     timings.context += phase.elapsed();
     phase = std::time::Instant::now();
-    let judged = run_judge(take_judge(&mut delivery), &context, &delivery.lines)?;
+    let judged = run_judge(&delivery.judge, &context, &delivery.lines)?;
     drop(context);
     timings.judge += phase.elapsed();
     phase = std::time::Instant::now();
     let audit = delivery
         .audit
-        .take()
+        .clone()
         .map(|entry| audited(entry, &delivery, &judged));
     let outcome = write_judged(tx, &delivery, &judged, audit.as_ref()).await;
     timings.write += phase.elapsed();
     outcome
 }
 
-/// The delivery's judge (a judge runs once).
-fn take_judge(delivery: &mut GroupedDelivery) -> Judge {
-    std::mem::replace(
-        &mut delivery.judge,
-        Box::new(|_, _| Err("this delivery was judged already".into())),
-    )
-}
-
 /// Runs the checks; a judge that panics fails its own delivery, not the group.
 fn run_judge(
-    judge: Judge,
+    judge: &Judge,
     context: &IngestContext,
     lines: &[InterventionSubmission],
 ) -> Result<Judged, GroupError> {
@@ -669,18 +600,6 @@ async fn write_judged(
         tx.append_audit(entry).await?;
     }
     Ok(outcome)
-}
-
-/// Writes one judged delivery of a wave in its own savepoint.
-async fn write_alone(
-    tx: &mut IngestTx,
-    delivery: &GroupedDelivery,
-    judged: &Judged,
-    audit: Option<&AuditEntry>,
-) -> Result<CommitOutcome, GroupError> {
-    tx.savepoint().await?;
-    let outcome = write_judged(tx, delivery, judged, audit).await;
-    close_savepoint(tx, outcome).await
 }
 
 /// The same failure for each delivery of a group (errors are not `Clone`).

@@ -27,6 +27,7 @@ use crate::domain::model::{
 use crate::domain::time::Period;
 use crate::domain::types::{AidType, YearMonth};
 
+mod context_pool;
 mod error;
 mod group;
 mod pg_copy;
@@ -34,6 +35,7 @@ pub mod postgres;
 mod rows;
 pub mod sqlite;
 
+pub use context_pool::{ContextPool, ContextRequest};
 pub use error::StoreError;
 pub use group::{GroupError, GroupedDelivery, Judge, JudgeError, Judged, MAX_GROUP_LINES};
 
@@ -163,30 +165,6 @@ pub struct AuditEntry {
     pub outcome: String,
     /// Short detail, no personal data.
     pub detail: Option<String>,
-}
-
-/// One delivery's part of a grouped context load
-/// ([`IngestTx::load_contexts`]).
-#[derive(Debug, Clone, Copy)]
-pub struct ContextRequest<'a> {
-    /// The posting SAAD.
-    pub saad_siret: &'a str,
-    /// The submitted lines.
-    pub lines: &'a [InterventionSubmission],
-    /// Gateway clock at reception.
-    pub now: DateTime<Utc>,
-}
-
-/// A loaded context and what it was read through that the context itself
-/// does not show.
-#[derive(Debug, Clone)]
-pub struct LoadedContext {
-    /// What the checks of the delivery look at.
-    pub context: IngestContext,
-    /// The beneficiaries whose accepted interventions were read as
-    /// neighbours: named by a line, through an alias, or of a plan of the
-    /// context.
-    pub neighbour_beneficiaries: std::collections::BTreeSet<String>,
 }
 
 /// A delivery of a bulk write ([`IngestTx::write_many`]) and its audit row.
@@ -1038,15 +1016,14 @@ impl IngestTx {
         }
     }
 
-    /// The contexts of several deliveries in the statements of one; each is
-    /// what [`Self::load_context`] of that delivery alone returns.
-    pub async fn load_contexts(
-        &mut self,
-        requests: &[ContextRequest<'_>],
-    ) -> StoreResult<Vec<LoadedContext>> {
+    /// The contexts of several deliveries in the statements of one, as a
+    /// [`ContextPool`] that gives each what [`Self::load_context`] of that
+    /// delivery alone returns, and keeps it so as judged deliveries are
+    /// applied to it.
+    pub async fn load_pool(&mut self, requests: &[ContextRequest<'_>]) -> StoreResult<ContextPool> {
         match self {
-            IngestTx::Sqlite(t) => t.load_contexts(requests).await,
-            IngestTx::Postgres(t) => t.load_contexts(requests).await,
+            IngestTx::Sqlite(t) => t.load_pool(requests).await,
+            IngestTx::Postgres(t) => t.load_pool(requests).await,
         }
     }
 

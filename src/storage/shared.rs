@@ -8,13 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use rust_decimal::Decimal;
 use sqlx::Row;
 
 use crate::domain::ingest::{
-    AcceptedIntervention, BeneficiaryAlias, IngestContext, PriorIntervention, RawStamp,
+    AcceptedIntervention, BeneficiaryAlias, IngestContext, RawStamp,
 };
 use crate::domain::model::{
     Address, Event, InterventionSubmission, OverrunAuthorisation, PlanVersion, Saad, SaadAidType,
@@ -22,10 +22,12 @@ use crate::domain::model::{
 };
 use crate::domain::time::{Period, Stamp};
 use crate::domain::types::{AidType, EventKind, Household, SaadStatus, Siret, WorkerId, YearMonth};
+use crate::domain::ingest::Side;
+use crate::storage::context_pool::{ContextPool, ContextRequest, Named, NeighbourWindow};
 use crate::storage::rows;
 use crate::storage::{
-    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome, ContextRequest,
-    DeliveryCommit, GroupWrite, LoadedContext,
+    AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome,
+    DeliveryCommit, GroupWrite,
     InvoiceKind, InvoiceLineRecord, InvoiceRecord, InvoiceStatus, MonthIntervention, MonthRecord,
     MonthStatus, PaymentBatchRecord, PlanInsert, RejectedIntervention, StoreError, StoreResult,
     StoredReceipt, TokenRecord, TokenRole, Upsert,
@@ -392,15 +394,6 @@ async fn claim_receipts(
         claimed += insert.build().fetch_all(&mut *conn).await?.len();
     }
     Ok(claimed)
-}
-
-/// The time window around one delivery's stamps in which accepted
-/// interventions are its neighbours (see `IngestTx::load_contexts`).
-#[derive(Debug, Clone, Copy)]
-struct NeighbourWindow {
-    low: DateTime<Utc>,
-    high: DateTime<Utc>,
-    earliest_start: DateTime<Utc>,
 }
 
 async fn receipt_on(
@@ -1437,57 +1430,31 @@ impl IngestTx {
         lines: &[InterventionSubmission],
         now: DateTime<Utc>,
     ) -> StoreResult<IngestContext> {
-        let mut loaded = self
-            .load_contexts(&[ContextRequest {
-                saad_siret,
-                lines,
-                now,
-            }])
-            .await?;
-        loaded
-            .pop()
-            .map(|one| one.context)
-            .ok_or_else(|| StoreError::other("no context loaded"))
+        let request = ContextRequest {
+            saad_siret,
+            lines,
+            now,
+        };
+        let pool = self.load_pool(&[request]).await?;
+        pool.context_for(&request, pool.next_sequence)
+            .ok_or_else(|| StoreError::other("a delivery is not covered by its own context load"))
     }
 
     /// The contexts of several deliveries, read with the statements of one
-    /// (the union of their keys), then split: each context is exactly what
-    /// [`Self::load_context`] of that delivery alone would return now. The
-    /// split repeats each per-delivery filter of the SQL in memory, so the
-    /// union only widens the lists (any SAAD of the group with any line id
-    /// of the group, say), never what one delivery gets.
-    pub async fn load_contexts(
-        &mut self,
-        requests: &[ContextRequest<'_>],
-    ) -> StoreResult<Vec<LoadedContext>> {
-        struct Named<'a> {
-            plans: BTreeSet<&'a str>,
-            beneficiaries: BTreeSet<&'a str>,
-            line_ids: BTreeSet<&'a str>,
-            workers: BTreeSet<&'a str>,
-        }
+    /// (the union of their keys) into a [`ContextPool`], which gives each
+    /// delivery exactly what [`Self::load_context`] of that delivery alone
+    /// would return now (see `storage::context_pool`).
+    pub async fn load_pool(&mut self, requests: &[ContextRequest<'_>]) -> StoreResult<ContextPool> {
         let financer = self.financer_id.clone();
         let conn: &mut Conn = &mut self.tx;
-        let named: Vec<Named<'_>> = requests
-            .iter()
-            .map(|r| Named {
-                plans: r.lines.iter().filter_map(|l| l.plan_ref.as_deref()).collect(),
-                beneficiaries: r.lines.iter().map(|l| l.beneficiary_id.as_str()).collect(),
-                line_ids: r.lines.iter().map(|l| l.line_id.as_str()).collect(),
-                workers: r
-                    .lines
-                    .iter()
-                    .filter_map(|l| l.worker_id.as_ref().map(|w| w.as_str()))
-                    .collect(),
-            })
-            .collect();
+        let mut pool = ContextPool::default();
+        let named: Vec<Named<'_>> = requests.iter().map(|r| Named::of(r.lines)).collect();
         let all_saads: BTreeSet<&str> = requests.iter().map(|r| r.saad_siret).collect();
         let saad_list = list_param(all_saads.iter().copied())?;
-        let saads = saads_on(conn, &financer, &all_saads).await?;
+        pool.note_saads(all_saads.iter().copied());
+        pool.set_saads(saads_on(conn, &financer, &all_saads).await?);
         let all_named_beneficiaries: BTreeSet<&str> =
             named.iter().flat_map(|n| n.beneficiaries.iter().copied()).collect();
-        let all_line_ids: BTreeSet<&str> =
-            named.iter().flat_map(|n| n.line_ids.iter().copied()).collect();
 
         // Aliases these SAADs recorded under the ids the lines name.
         let alias_rows = sqlx::query(concat!(
@@ -1502,39 +1469,19 @@ impl IngestTx {
         .bind(list_param(all_named_beneficiaries.iter().copied())?)
         .fetch_all(&mut *conn)
         .await?;
-        let pool_named_aliases = alias_rows
-            .iter()
-            .map(|row| Ok((get::<String>(row, "saad_siret")?, alias_from_row(row)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        pool.note_alias_ids(all_named_beneficiaries.iter().copied());
+        for row in &alias_rows {
+            pool.add_named_alias(&get::<String>(row, "saad_siret")?, alias_from_row(row)?);
+        }
         // Per delivery: the plans it names (directly or through an alias) and
         // the beneficiaries it names (directly or through an alias).
-        let mut plan_refs: Vec<BTreeSet<&str>> = Vec::with_capacity(requests.len());
-        let mut beneficiaries: Vec<BTreeSet<&str>> = Vec::with_capacity(requests.len());
+        let mut all_plan_refs: BTreeSet<String> = BTreeSet::new();
+        let mut all_beneficiaries: BTreeSet<String> = BTreeSet::new();
         for (r, n) in requests.iter().zip(&named) {
-            let own: Vec<&BeneficiaryAlias> = pool_named_aliases
-                .iter()
-                .filter(|(saad, a)| {
-                    saad == r.saad_siret && n.beneficiaries.contains(a.alias_id.as_str())
-                })
-                .map(|(_, a)| a)
-                .collect();
-            plan_refs.push(
-                n.plans
-                    .iter()
-                    .copied()
-                    .chain(own.iter().map(|a| a.plan_ref.as_str()))
-                    .collect(),
-            );
-            beneficiaries.push(
-                n.beneficiaries
-                    .iter()
-                    .copied()
-                    .chain(own.iter().map(|a| a.beneficiary_id.as_str()))
-                    .collect(),
-            );
+            let (plans, beneficiaries) = pool.resolve(r.saad_siret, n);
+            all_plan_refs.extend(plans.into_iter().map(str::to_owned));
+            all_beneficiaries.extend(beneficiaries.into_iter().map(str::to_owned));
         }
-        let all_plan_refs: BTreeSet<&str> = plan_refs.iter().flatten().copied().collect();
-        let all_beneficiaries: BTreeSet<&str> = beneficiaries.iter().flatten().copied().collect();
 
         // Plans named, and plans ever assigned to one of these SAADs for the
         // beneficiaries named (each delivery keeps those of its own SAAD).
@@ -1551,35 +1498,34 @@ impl IngestTx {
             ") ORDER BY plan_ref, version"
         ))
         .bind(&financer)
-        .bind(list_param(all_plan_refs.iter().copied())?)
+        .bind(list_param(all_plan_refs.iter().map(String::as_str))?)
         .bind(saad_list.clone())
-        .bind(list_param(all_beneficiaries.iter().copied())?)
+        .bind(list_param(all_beneficiaries.iter().map(String::as_str))?)
         .fetch_all(&mut *conn)
         .await?;
-        let pool_plans = plan_rows
-            .iter()
-            .map(plan_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let mut context_plan_refs: Vec<BTreeSet<&str>> = Vec::with_capacity(requests.len());
-        for (k, r) in requests.iter().enumerate() {
-            let mut refs: BTreeSet<&str> = pool_plans
-                .iter()
-                .filter(|p| {
-                    p.saad_siret.as_str() == r.saad_siret
-                        && beneficiaries[k].contains(p.beneficiary_id.as_str())
-                })
-                .map(|p| p.plan_ref.as_str())
-                .collect();
-            refs.extend(
-                pool_plans
-                    .iter()
-                    .map(|p| p.plan_ref.as_str())
-                    .filter(|p| plan_refs[k].contains(p)),
-            );
-            context_plan_refs.push(refs);
+        pool.note_plan_query(
+            all_plan_refs.iter().map(String::as_str),
+            all_beneficiaries.iter().map(String::as_str),
+        );
+        for row in &plan_rows {
+            pool.add_plan(plan_from_row(row)?);
         }
-        let all_context_plan_refs: BTreeSet<&str> =
-            context_plan_refs.iter().flatten().copied().collect();
+        let mut all_context_plan_refs: BTreeSet<String> = BTreeSet::new();
+        let mut all_plan_beneficiaries: BTreeSet<String> = BTreeSet::new();
+        // Per delivery with a window: the beneficiaries whose neighbours it reads.
+        let mut searched: BTreeSet<String> = BTreeSet::new();
+        let mut span: Option<NeighbourWindow> = None;
+        for (r, n) in requests.iter().zip(&named) {
+            let (plans, beneficiaries) = pool.resolve(r.saad_siret, n);
+            let refs = pool.context_plan_refs(r.saad_siret, &plans, &beneficiaries);
+            let planned = pool.plan_beneficiaries(&refs);
+            if let Some(window) = NeighbourWindow::of(r.lines) {
+                span = Some(span.map_or(window, |s| s.union(window)));
+                searched.extend(beneficiaries.iter().chain(&planned).map(|b| (*b).to_owned()));
+            }
+            all_context_plan_refs.extend(refs.into_iter().map(str::to_owned));
+            all_plan_beneficiaries.extend(planned.into_iter().map(str::to_owned));
+        }
 
         let alias_rows = sqlx::query(concat!(
             "SELECT saad_siret, plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
@@ -1591,32 +1537,21 @@ impl IngestTx {
         ))
         .bind(&financer)
         .bind(saad_list.clone())
-        .bind(list_param(all_context_plan_refs.iter().copied())?)
+        .bind(list_param(all_context_plan_refs.iter().map(String::as_str))?)
         .fetch_all(&mut *conn)
         .await?;
-        let pool_aliases = alias_rows
-            .iter()
-            .map(|row| Ok((get::<String>(row, "saad_siret")?, alias_from_row(row)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
-
-        let plan_beneficiaries: Vec<BTreeSet<&str>> = context_plan_refs
-            .iter()
-            .map(|refs| {
-                pool_plans
-                    .iter()
-                    .filter(|p| refs.contains(p.plan_ref.as_str()))
-                    .map(|p| p.beneficiary_id.as_str())
-                    .collect()
-            })
-            .collect();
-        let all_plan_beneficiaries: BTreeSet<&str> =
-            plan_beneficiaries.iter().flatten().copied().collect();
-        let pool_events = events_on(conn, &financer, all_plan_beneficiaries.iter().copied()).await?;
+        pool.note_context_plan_refs(all_context_plan_refs.iter().map(String::as_str));
+        for row in &alias_rows {
+            pool.add_plan_alias(&get::<String>(row, "saad_siret")?, alias_from_row(row)?);
+        }
+        for event in events_on(conn, &financer, all_plan_beneficiaries.iter().map(String::as_str)).await? {
+            pool.add_event(event);
+        }
+        pool.note_event_beneficiaries(all_plan_beneficiaries.iter().map(String::as_str));
 
         // Priors: raw sides and current accepted version of each line id (its
         // SAAD). Raw sides are columns of the version row that first brought
         // them; sides stored before that schema change are in `raw_stamps`.
-        let line_list = list_param(all_line_ids.iter().copied())?;
         // (SAAD, line id) pairs as one list of SIRET (14 digits) followed by
         // the line id: each pair is one probe of the (SAAD, line id) index.
         // Two lists (`saad_siret = ANY(…) AND line_id IN (…)`) made
@@ -1630,8 +1565,59 @@ impl IngestTx {
                 )));
             }
             line_keys.extend(n.line_ids.iter().map(|l| format!("{}{l}", r.saad_siret)));
+            pool.note_line_ids(r.saad_siret, n.line_ids.iter().copied());
         }
         let line_key_list = list_param(line_keys.iter().map(String::as_str))?;
+        // Legacy sides (the `raw_stamps` table) are older than any side on a
+        // version row: first.
+        for saad in &all_saads {
+            let legacy_raw = match self.legacy_raw.get(*saad) {
+                Some(known) => *known,
+                None => {
+                    let found: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM raw_stamps WHERE financer_id = $1 AND saad_siret = $2)",
+                    )
+                    .bind(&financer)
+                    .bind(*saad)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    self.legacy_raw.insert((*saad).to_owned(), found);
+                    found
+                }
+            };
+            if !legacy_raw {
+                continue;
+            }
+            let lines: BTreeSet<&str> = requests
+                .iter()
+                .zip(&named)
+                .filter(|(r, _)| r.saad_siret == *saad)
+                .flat_map(|(_, n)| n.line_ids.iter().copied())
+                .collect();
+            let legacy_rows = sqlx::query(concat!(
+                "SELECT line_id, side, stamp, received_at FROM raw_stamps \
+                 WHERE financer_id = $1 AND saad_siret = $2 AND ",
+                in_set!("line_id", "$3")
+            ))
+            .bind(&financer)
+            .bind(*saad)
+            .bind(list_param(lines.iter().copied())?)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in &legacy_rows {
+                let line_id: String = get(row, "line_id")?;
+                pool.add_raw(
+                    saad,
+                    &line_id,
+                    RawStamp {
+                        side: rows::parse_side(&get::<String>(row, "side")?)?,
+                        stamp: Stamp::parse(&get::<String>(row, "stamp")?)
+                            .map_err(|e| StoreError::corrupt(e.to_string()))?,
+                        received_at: get_ts(row, "received_at")?,
+                    },
+                );
+            }
+        }
         let version_raw_rows = sqlx::query(concat!(
             "SELECT v.id, v.saad_siret, v.line_id, v.raw_start, v.raw_start_received_at, v.raw_end, \
              v.raw_end_received_at FROM ",
@@ -1652,65 +1638,21 @@ impl IngestTx {
             .map(|row| Ok((get::<i64>(&row, "id")?, row)))
             .collect::<StoreResult<Vec<_>>>()?;
         version_raw_rows.sort_by_key(|(id, _)| *id);
-        // (SAAD, line id, side, stamp, received at), oldest first.
-        let mut raw_found: Vec<(String, String, &'static str, String, DateTime<Utc>)> = Vec::new();
         for (_, row) in &version_raw_rows {
             let saad: String = get(row, "saad_siret")?;
             let line_id: String = get(row, "line_id")?;
             for (side, stamp, received) in [
-                ("start", "raw_start", "raw_start_received_at"),
-                ("end", "raw_end", "raw_end_received_at"),
+                (Side::Start, "raw_start", "raw_start_received_at"),
+                (Side::End, "raw_end", "raw_end_received_at"),
             ] {
-                if let (Some(stamp), Some(received)) =
+                if let (Some(stamp), Some(received_at)) =
                     (get::<Option<String>>(row, stamp)?, get_ts_opt(row, received)?)
                 {
-                    raw_found.push((saad.clone(), line_id.clone(), side, stamp, received));
+                    let stamp = Stamp::parse(&stamp).map_err(|e| StoreError::corrupt(e.to_string()))?;
+                    pool.add_raw(&saad, &line_id, RawStamp { side, stamp, received_at });
                 }
             }
         }
-        let mut legacy = Vec::new();
-        for saad in &all_saads {
-            let legacy_raw = match self.legacy_raw.get(*saad) {
-                Some(known) => *known,
-                None => {
-                    let found: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM raw_stamps WHERE financer_id = $1 AND saad_siret = $2)",
-                    )
-                    .bind(&financer)
-                    .bind(*saad)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    self.legacy_raw.insert((*saad).to_owned(), found);
-                    found
-                }
-            };
-            if !legacy_raw {
-                continue;
-            }
-            let legacy_rows = sqlx::query(concat!(
-                "SELECT line_id, side, stamp, received_at FROM raw_stamps \
-                 WHERE financer_id = $1 AND saad_siret = $2 AND ",
-                in_set!("line_id", "$3")
-            ))
-            .bind(&financer)
-            .bind(*saad)
-            .bind(line_list.clone())
-            .fetch_all(&mut *conn)
-            .await?;
-            for row in &legacy_rows {
-                let side = rows::side_code(rows::parse_side(&get::<String>(row, "side")?)?);
-                legacy.push((
-                    (*saad).to_owned(),
-                    get(row, "line_id")?,
-                    side,
-                    get(row, "stamp")?,
-                    get_ts(row, "received_at")?,
-                ));
-            }
-        }
-        // Legacy sides are older than any side on a version row: first.
-        legacy.append(&mut raw_found);
-        let raw_found = legacy;
         let current_rows = sqlx::query(concat!(
             "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
              c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected, c.fingerprint FROM ",
@@ -1723,69 +1665,27 @@ impl IngestTx {
         .bind(line_key_list)
         .fetch_all(&mut *conn)
         .await?;
-        let pool_current = current_rows
-            .iter()
-            .map(|row| Ok((accepted_from_row(row)?, get::<Option<String>>(row, "fingerprint")?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        for row in &current_rows {
+            pool.add_current(accepted_from_row(row)?, get::<Option<String>>(row, "fingerprint")?);
+        }
 
         // Neighbours: accepted interventions of the same beneficiaries (any
         // SAAD) or the same workers of the delivery's SAAD around its stamps.
-        // An accepted period is at most 24 h long (R1), so one that ends
-        // after `low` starts after `low - 24 h`: a bounded index range.
-        let windows: Vec<Option<NeighbourWindow>> = requests
-            .iter()
-            .map(|r| {
-                let instants = r
-                    .lines
-                    .iter()
-                    .flat_map(|l| [l.raw_start, l.raw_end, l.corrected_start, l.corrected_end])
-                    .flatten()
-                    .filter_map(|s| s.resolve_alone());
-                let (mut min, mut max) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
-                for instant in instants {
-                    min = Some(min.map_or(instant, |m| m.min(instant)));
-                    max = Some(max.map_or(instant, |m| m.max(instant)));
-                }
-                let (min, max) = (min?, max?);
-                let low = min - ChronoDuration::days(1);
-                Some(NeighbourWindow {
-                    low,
-                    high: max + ChronoDuration::days(1),
-                    earliest_start: low - ChronoDuration::days(1),
-                })
-            })
-            .collect();
-        let neighbour_beneficiaries: Vec<BTreeSet<&str>> = beneficiaries
-            .iter()
-            .zip(&plan_beneficiaries)
-            .map(|(named, planned)| named.union(planned).copied().collect())
-            .collect();
-        let mut pool_neighbours: Vec<AcceptedIntervention> = Vec::new();
-        let span = windows.iter().flatten().fold(None, |acc: Option<NeighbourWindow>, w| {
-            Some(match acc {
-                None => *w,
-                Some(a) => NeighbourWindow {
-                    low: a.low.min(w.low),
-                    high: a.high.max(w.high),
-                    earliest_start: a.earliest_start.min(w.earliest_start),
-                },
-            })
-        });
+        let mut workers: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (r, n) in requests.iter().zip(&named) {
+            if NeighbourWindow::of(r.lines).is_some() {
+                workers.entry(r.saad_siret).or_default().extend(n.workers.iter().copied());
+            }
+        }
         if let Some(span) = span {
-            let searched: BTreeSet<&str> = windows
-                .iter()
-                .zip(&neighbour_beneficiaries)
-                .filter(|(w, _)| w.is_some())
-                .flat_map(|(_, b)| b.iter().copied())
-                .collect();
             // Workers are scoped by SAAD: one list of SIRET (14 digits)
             // followed by the worker id, so that each (SAAD, worker) is one
             // probe of the worker index (`saad_siret IN (list)` made SQLite
             // read every intervention of the SAAD instead).
-            let mut worker_keys: BTreeSet<String> = BTreeSet::new();
-            for (r, n) in requests.iter().zip(&named) {
-                worker_keys.extend(n.workers.iter().map(|w| format!("{}{w}", r.saad_siret)));
-            }
+            let worker_keys: BTreeSet<String> = workers
+                .iter()
+                .flat_map(|(saad, ids)| ids.iter().map(move |w| format!("{saad}{w}")))
+                .collect();
             // The lists drive: one index range per beneficiary (any SAAD)
             // and per (SAAD, worker); UNION reads an intervention found
             // both ways once.
@@ -1808,113 +1708,22 @@ impl IngestTx {
             .bind(&financer)
             .bind(ts(span.low))
             .bind(ts(span.high))
-            .bind(list_param(searched.iter().copied())?)
+            .bind(list_param(searched.iter().map(String::as_str))?)
             .bind(ts(span.earliest_start))
             .bind(list_param(worker_keys.iter().map(String::as_str))?)
             .fetch_all(&mut *conn)
             .await?;
-            pool_neighbours = found
-                .iter()
-                .map(accepted_from_row)
-                .collect::<StoreResult<Vec<_>>>()?;
+            for row in &found {
+                pool.add_neighbour(accepted_from_row(row)?);
+            }
         }
+        pool.note_neighbour_query(searched.iter().map(String::as_str), &workers, span);
 
-        let next_sequence = high_water(conn, &financer, &mut self.high_water)
+        pool.next_sequence = high_water(conn, &financer, &mut self.high_water)
             .await?
             .max_sequence
             + 1;
-
-        let mut loaded = Vec::with_capacity(requests.len());
-        for (k, r) in requests.iter().enumerate() {
-            let saad = r.saad_siret;
-            let plans: Vec<PlanVersion> = pool_plans
-                .iter()
-                .filter(|p| context_plan_refs[k].contains(p.plan_ref.as_str()))
-                .cloned()
-                .collect();
-            let aliases: Vec<BeneficiaryAlias> = pool_aliases
-                .iter()
-                .filter(|(s, a)| s == saad && context_plan_refs[k].contains(a.plan_ref.as_str()))
-                .map(|(_, a)| a.clone())
-                .collect();
-            let events: Vec<Event> = pool_events
-                .iter()
-                .filter(|e| plan_beneficiaries[k].contains(e.beneficiary_id.as_str()))
-                .cloned()
-                .collect();
-            let lines = &named[k].line_ids;
-            let mut priors: BTreeMap<String, PriorIntervention> = BTreeMap::new();
-            for (s, line_id, side, stamp, received_at) in &raw_found {
-                if s != saad || !lines.contains(line_id.as_str()) {
-                    continue;
-                }
-                let side = rows::parse_side(side)?;
-                let prior = priors.entry(line_id.clone()).or_insert_with(|| PriorIntervention {
-                    line_id: line_id.clone(),
-                    ..PriorIntervention::default()
-                });
-                // The first reception of a side is the evidence; a later copy is ignored.
-                if prior.raw.iter().any(|r| r.side == side) {
-                    continue;
-                }
-                prior.raw.push(RawStamp {
-                    side,
-                    stamp: Stamp::parse(stamp).map_err(|e| StoreError::corrupt(e.to_string()))?,
-                    received_at: *received_at,
-                });
-            }
-            for (accepted, fingerprint) in &pool_current {
-                if accepted.saad_siret != saad || !lines.contains(accepted.line_id.as_str()) {
-                    continue;
-                }
-                let prior = priors
-                    .entry(accepted.line_id.clone())
-                    .or_insert_with(|| PriorIntervention {
-                        line_id: accepted.line_id.clone(),
-                        ..PriorIntervention::default()
-                    });
-                prior.accepted = Some(accepted.clone());
-                prior.accepted_fingerprint = fingerprint.clone();
-            }
-            for prior in priors.values_mut() {
-                prior.raw.sort_by_key(|r| r.side);
-            }
-            let mut neighbours: BTreeMap<(String, String), AcceptedIntervention> = BTreeMap::new();
-            if let Some(window) = windows[k] {
-                for n in &pool_neighbours {
-                    let in_window = n.period.start >= window.earliest_start
-                        && n.period.start < window.high
-                        && n.period.end > window.low;
-                    let related = neighbour_beneficiaries[k].contains(n.beneficiary_id.as_str())
-                        || (n.saad_siret == saad
-                            && n.worker_id
-                                .as_ref()
-                                .is_some_and(|w| named[k].workers.contains(w.as_str())));
-                    if in_window && related {
-                        neighbours.insert((n.saad_siret.clone(), n.line_id.clone()), n.clone());
-                    }
-                }
-            }
-            let mut neighbours: Vec<AcceptedIntervention> = neighbours.into_values().collect();
-            neighbours.sort_by_key(|n| n.sequence);
-            loaded.push(LoadedContext {
-                context: IngestContext {
-                    now: r.now,
-                    saad: saads.get(saad).cloned(),
-                    plans,
-                    aliases,
-                    events,
-                    priors: priors.into_values().collect(),
-                    neighbours,
-                    next_sequence,
-                },
-                neighbour_beneficiaries: neighbour_beneficiaries[k]
-                    .iter()
-                    .map(|b| (*b).to_owned())
-                    .collect(),
-            });
-        }
-        Ok(loaded)
+        Ok(pool)
     }
 
     /// Writes the delivery in this transaction and commits (see
@@ -2102,36 +1911,64 @@ impl IngestTx {
             })
             .collect();
         insert_versions(conn, &financer, &batches).await?;
+        // The final current version of each line the deliveries touch, in
+        // delivery order: a later delivery of the same write may withdraw
+        // (or replace) what an earlier one made current. A withdrawal names
+        // the version current just before it: one written by an earlier
+        // delivery here, else the stored one (read before any current row
+        // of this write changes).
+        let mut touched: BTreeMap<(&str, &str), Option<&rows::CurrentRow>> = BTreeMap::new();
         for (delivery, rows) in deliveries.iter().zip(&all_rows) {
             for withdrawal in &rows.withdrawals {
-                sqlx::query(
-                    "INSERT INTO withdrawals (financer_id, saad_siret, line_id, version_id, withdrawn_version_id, \
-                     transmission_id, withdrawn_at) \
-                     VALUES ($1, $2, $3, $4, (SELECT version_id FROM current_interventions \
-                     WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3), $5, $6)",
-                )
-                .bind(&financer)
-                .bind(delivery.saad_siret)
-                .bind(&withdrawal.line_id)
-                .bind(withdrawal.version_id)
-                .bind(delivery.transmission_id)
-                .bind(ts(delivery.now))
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "DELETE FROM current_interventions WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3",
-                )
-                .bind(&financer)
-                .bind(delivery.saad_siret)
-                .bind(&withdrawal.line_id)
-                .execute(&mut *conn)
-                .await?;
+                let key = (delivery.saad_siret, withdrawal.line_id.as_str());
+                let earlier = touched.get(&key).copied();
+                let statement = match earlier {
+                    None => sqlx::query(
+                        "INSERT INTO withdrawals (financer_id, saad_siret, line_id, version_id, withdrawn_version_id, \
+                         transmission_id, withdrawn_at) \
+                         VALUES ($1, $2, $3, $4, (SELECT version_id FROM current_interventions \
+                         WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3), $5, $6)",
+                    ),
+                    Some(_) => sqlx::query(
+                        "INSERT INTO withdrawals (financer_id, saad_siret, line_id, version_id, withdrawn_version_id, \
+                         transmission_id, withdrawn_at) VALUES ($1, $2, $3, $4, $7, $5, $6)",
+                    ),
+                };
+                statement
+                    .bind(&financer)
+                    .bind(delivery.saad_siret)
+                    .bind(&withdrawal.line_id)
+                    .bind(withdrawal.version_id)
+                    .bind(delivery.transmission_id)
+                    .bind(ts(delivery.now))
+                    .bind(earlier.flatten().map(|row| row.version_id))
+                    .execute(&mut *conn)
+                    .await?;
+                touched.insert(key, None);
+            }
+            for row in &rows.current {
+                touched.insert((delivery.saad_siret, row.line_id.as_str()), Some(row));
             }
         }
-        let current: Vec<(&str, &[rows::CurrentRow])> = deliveries
+        let mut current: BTreeMap<&str, Vec<rows::CurrentRow>> = BTreeMap::new();
+        for ((saad, line_id), state) in &touched {
+            match state {
+                Some(row) => current.entry(*saad).or_default().push((*row).clone()),
+                None => {
+                    sqlx::query(
+                        "DELETE FROM current_interventions WHERE financer_id = $1 AND saad_siret = $2 AND line_id = $3",
+                    )
+                    .bind(&financer)
+                    .bind(*saad)
+                    .bind(*line_id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+        }
+        let current: Vec<(&str, &[rows::CurrentRow])> = current
             .iter()
-            .zip(&all_rows)
-            .map(|(d, r)| (d.saad_siret, r.current.as_slice()))
+            .map(|(saad, rows)| (*saad, rows.as_slice()))
             .collect();
         upsert_current(conn, &financer, &current).await?;
         let lines: usize = deliveries.iter().map(|d| d.lines.len()).sum();
