@@ -2,7 +2,9 @@
 //! R6 overlaps and "later" sequences, the alias rule): deliveries queued
 //! together are judged in waves on contexts loaded together, and the result
 //! must be exactly what the same deliveries give one after another: the
-//! same outcome and receipt for each, the same rows stored.
+//! same outcome and receipt for each, the same rows stored. Likewise a
+//! large delivery ingested part by part as it is read gives exactly what
+//! the same delivery gives whole.
 
 #[path = "storage/support.rs"]
 mod support;
@@ -159,6 +161,7 @@ fn grouped(
             })
         }),
         audit: None,
+        later: None,
     }
 }
 
@@ -178,12 +181,13 @@ async fn prepare(store: &Store) {
     }
 }
 
-/// A version row as compared: id, SAAD, line, status, reasons, sequence,
-/// beneficiary.
+/// A version row as compared: id, SAAD, line, line number, status,
+/// reasons, sequence, beneficiary.
 type VersionSeen = (
     i64,
     String,
     String,
+    i64,
     String,
     String,
     Option<i64>,
@@ -202,8 +206,8 @@ struct Observed {
 }
 
 async fn observe(store: &Store, outcomes: Vec<String>, receipts: Vec<Option<String>>) -> Observed {
-    const VERSIONS: &str = "SELECT id, saad_siret, line_id, status, reasons, sequence, beneficiary_id \
-                            FROM intervention_versions ORDER BY id";
+    const VERSIONS: &str = "SELECT id, saad_siret, line_id, line_no, status, reasons, sequence, \
+                            beneficiary_id FROM intervention_versions ORDER BY id";
     const CURRENT: &str = "SELECT saad_siret, line_id, version_id, sequence, plan_ref, beneficiary_id, \
                            rounded_minutes FROM current_interventions ORDER BY saad_siret, line_id";
     const ALIASES: &str = "SELECT saad_siret, plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
@@ -247,6 +251,11 @@ fn outcome_text(outcome: Result<CommitOutcome, saad_gateway::storage::GroupError
             receipt_json,
             body_hash,
         }) => format!("already stored: {receipt_json} / {body_hash}"),
+        Ok(CommitOutcome::AlreadyStoredInParts {
+            receipt_prefix,
+            parts,
+            body_hash,
+        }) => format!("already stored in {parts} parts: {receipt_prefix} / {body_hash}"),
         Err(error) => format!("error: {error}"),
     }
 }
@@ -393,6 +402,131 @@ fn r6_a_line_withdrawn_by_a_grouped_delivery_frees_its_slot() {
     });
     assert_eq!(alone, grouped);
     // The case is the one meant: the withdrawal, then the slot taken.
-    let statuses: Vec<&str> = alone.versions.iter().map(|v| v.3.as_str()).collect();
+    let statuses: Vec<&str> = alone.versions.iter().map(|v| v.4.as_str()).collect();
     assert_eq!(statuses, ["accepted", "accepted", "accepted"], "{alone:#?}");
+}
+
+/// What a delivery of `spec`'s lines (SAAD A, transmission `T-BIG`) gets
+/// back through the service, whole or in parts of `part` lines, after
+/// `earlier` deliveries one by one; the receipt is read back whole (from
+/// storage's parts when it was stored in parts).
+async fn big_delivery(
+    store: &Store,
+    earlier: &[DeliverySpec],
+    lines: &[LineSpec],
+    part: Option<usize>,
+) -> Observed {
+    use saad_gateway::service::ingest::{Ingested, ingest_delivery, ingest_in_parts};
+    use saad_gateway::storage::{Part, RECEIPT_PARTS_END};
+    let mut observed = one_by_one(store, earlier).await;
+    let params = params();
+    let saad = Siret::parse(SAAD_A).expect("siret");
+    let submissions: Vec<InterventionSubmission> = lines.iter().map(submission).collect();
+    let now = day_start() + Duration::hours(14);
+    let ingested = match part {
+        None => ingest_delivery(store, params, &saad, "T-BIG", "h", submissions, now, None).await,
+        Some(size) => {
+            let mut parts = submissions
+                .chunks(size)
+                .map(<[InterventionSubmission]>::to_vec);
+            let first = parts.next().unwrap_or_default();
+            let (sender, later) = tokio::sync::mpsc::channel(64);
+            for lines in parts {
+                sender.send(Part::Lines(lines)).await.expect("part");
+            }
+            sender.send(Part::End).await.expect("end");
+            ingest_in_parts(store, params, &saad, "T-BIG", "h", first, later, now, None).await
+        }
+    };
+    let receipt = match ingested.expect("ingested") {
+        Ingested::Stored(receipt) | Ingested::Replayed(receipt) => {
+            serde_json::to_string(&receipt).expect("receipt")
+        }
+        Ingested::InParts(receipt) => {
+            let mut parts = Vec::new();
+            for part_no in 1..=receipt.parts {
+                parts.push(
+                    store
+                        .receipt_part(SAAD_A, "T-BIG", part_no)
+                        .await
+                        .expect("part")
+                        .expect("stored part"),
+                );
+            }
+            format!("{}{}{RECEIPT_PARTS_END}", receipt.prefix, parts.join(","))
+        }
+    };
+    let rows = observe(store, Vec::new(), Vec::new()).await;
+    observed.receipts.push(Some(receipt));
+    Observed {
+        outcomes: observed.outcomes,
+        receipts: observed.receipts,
+        ..rows
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// R1–R6 on a large delivery read in parts (docs/deliveries.md "Large
+    /// files"): judged part by part, each part on what the earlier parts
+    /// stored, it gives the same receipt (byte for byte), the same outcome
+    /// for every line (overlaps with earlier lines of the same delivery,
+    /// re-sent and withdrawn lines, first receptions, aliases) and the same
+    /// rows (line numbers included) as the same delivery judged whole.
+    #[test]
+    fn r6_a_delivery_read_in_parts_is_judged_as_the_whole_delivery(
+        earlier in prop::collection::vec(delivery_spec(), 0..4),
+        lines in prop::collection::vec(line_spec(), 2..24),
+        part in 1usize..6,
+    ) {
+        let runtime = current_thread();
+        let (whole, in_parts) = runtime.block_on(async {
+            let a = TestDb::sqlite().await;
+            let b = TestDb::sqlite().await;
+            (
+                big_delivery(&a.store, &earlier, &lines, None).await,
+                big_delivery(&b.store, &earlier, &lines, Some(part)).await,
+            )
+        });
+        prop_assert_eq!(whole, in_parts);
+    }
+}
+
+/// The same on PostgreSQL, on a fixed set of generated cases.
+#[test]
+fn r6_a_delivery_read_in_parts_is_judged_as_the_whole_delivery_postgres() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]),
+    );
+    let strategy = (
+        prop::collection::vec(delivery_spec(), 0..4),
+        prop::collection::vec(line_spec(), 2..24),
+        1usize..6,
+    );
+    let runtime = current_thread();
+    for _ in 0..4 {
+        let (earlier, lines, part) = strategy
+            .new_tree(&mut runner)
+            .expect("generated deliveries")
+            .current();
+        let observed = runtime.block_on(async {
+            let a = TestDb::postgres().await?;
+            let b = TestDb::postgres().await?;
+            Some((
+                big_delivery(&a.store, &earlier, &lines, None).await,
+                big_delivery(&b.store, &earlier, &lines, Some(part)).await,
+            ))
+        });
+        let Some((whole, in_parts)) = observed else {
+            return;
+        };
+        assert_eq!(
+            whole, in_parts,
+            "earlier: {earlier:?}, lines: {lines:?}, part: {part}"
+        );
+    }
 }

@@ -514,6 +514,7 @@ mod cases {
                 })
             }),
             audit: None,
+            later: None,
         }
     }
 
@@ -543,6 +544,7 @@ mod cases {
                     assert_eq!(body_hash, "same-body");
                     replayed += 1;
                 }
+                other => panic!("G{k}: a whole delivery answered {other:?}"),
             }
         }
         assert_eq!(stored.len(), 40);

@@ -42,6 +42,7 @@ fn delivery(k: i64) -> GroupedDelivery {
             })
         }),
         audit: None,
+        later: None,
     }
 }
 

@@ -113,6 +113,8 @@ async fn seed(store: &Store, rows: usize) -> usize {
                         plan_ref: Some(plan_ref.clone()),
                         beneficiary_id: Some(beneficiary.clone()),
                         raw_received_at: Some(received),
+                        sequence: Some(context.next_sequence + i64::try_from(j).expect("j")),
+                        fingerprint: Some(format!("fp-{k}-{j}")),
                     });
                     result.accepted.push(AcceptedIntervention {
                         saad_siret: SAAD_A.to_owned(),

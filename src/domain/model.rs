@@ -315,4 +315,12 @@ pub struct LineOutcome {
     pub beneficiary_id: Option<String>,
     /// When the raw stamps were first received (R3), if any.
     pub raw_received_at: Option<DateTime<Utc>>,
+    /// The acceptance sequence (R6) given to the line when it was accepted
+    /// as a new version; `None` when rejected, for `HOR` and `SUP` lines, and
+    /// for an identical re-send (the stored version stays as it is).
+    #[serde(default)]
+    pub sequence: Option<i64>,
+    /// The fingerprint of the submission accepted as that new version.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }

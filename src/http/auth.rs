@@ -105,6 +105,45 @@ impl TokenLookup for InMemoryTokens {
     }
 }
 
+/// A [`TokenLookup`] that remembers known tokens for a short time, so that
+/// a SAAD posting many deliveries a second costs one look-up per token and
+/// period, not one per request. Unknown and revoked tokens are not
+/// remembered (each is asked again), and a remembered token is asked again
+/// after `ttl`: a token revoked in the database stops being accepted by
+/// this process within `ttl` (docs/http.md). A failed look-up is not
+/// remembered either.
+pub struct CachedTokens {
+    inner: Arc<dyn TokenLookup>,
+    known: moka::sync::Cache<String, Principal>,
+}
+
+impl CachedTokens {
+    /// Remembers what `inner` answers for `ttl`, at most `capacity` tokens.
+    pub fn new(inner: Arc<dyn TokenLookup>, ttl: std::time::Duration, capacity: u64) -> Self {
+        Self {
+            inner,
+            known: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenLookup for CachedTokens {
+    async fn lookup(&self, token_hash: &str) -> Result<Option<Principal>, LookupError> {
+        if let Some(principal) = self.known.get(token_hash) {
+            return Ok(Some(principal));
+        }
+        let found = self.inner.lookup(token_hash).await?;
+        if let Some(principal) = &found {
+            self.known.insert(token_hash.to_owned(), principal.clone());
+        }
+        Ok(found)
+    }
+}
+
 /// A fresh token: `(plaintext, hex SHA-256 of the plaintext)`. Print the
 /// plaintext once; store only the hash.
 pub fn generate_token() -> (String, String) {
@@ -262,6 +301,45 @@ where
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    /// Counts the look-ups that reach it.
+    struct Counting {
+        tokens: InMemoryTokens,
+        asked: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenLookup for Counting {
+        async fn lookup(&self, token_hash: &str) -> Result<Option<Principal>, LookupError> {
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.tokens.lookup(token_hash).await
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_known_token_is_looked_up_once_per_period_an_unknown_one_every_time() {
+        let mut tokens = InMemoryTokens::new();
+        let known = tokens.issue("t1", Role::Financer);
+        let counting = Arc::new(Counting {
+            tokens,
+            asked: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let cached =
+            CachedTokens::new(counting.clone(), std::time::Duration::from_millis(200), 100);
+        for _ in 0..3 {
+            let found = cached.lookup(&hash_token(&known)).await.unwrap();
+            assert_eq!(found.map(|p| p.token_id), Some("t1".to_owned()));
+        }
+        assert_eq!(counting.asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for _ in 0..2 {
+            assert_eq!(cached.lookup(&hash_token("unknown")).await.unwrap(), None);
+        }
+        assert_eq!(counting.asked.load(std::sync::atomic::Ordering::SeqCst), 3);
+        // After the period the known token is asked again (a revocation shows).
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        cached.lookup(&hash_token(&known)).await.unwrap();
+        assert_eq!(counting.asked.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
 
     #[test]
     fn a_generated_token_is_43_url_safe_characters_and_hashes_to_its_hash() {

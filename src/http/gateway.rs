@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::domain::params::Parameters;
 use crate::storage::Store;
 
-use super::auth::{LookupError, Principal, Role, TokenLookup};
+use super::auth::{CachedTokens, LookupError, Principal, Role, TokenLookup};
 use super::clock::Clock;
 use super::health::{HealthCheck, HealthError};
 use super::metrics::Metrics;
@@ -28,6 +28,13 @@ pub struct AppState {
     /// the batch exports read its `financer.toml`.
     pub charter_dir: PathBuf,
 }
+
+/// How long the API remembers a known token before asking the database
+/// again: a revoked token stops being accepted within this time.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How many known tokens the API remembers at most.
+const TOKEN_CACHE_CAPACITY: u64 = 100_000;
 
 /// Token look-up against the `tokens` table (only hashes are stored).
 #[derive(Clone)]
@@ -97,7 +104,11 @@ pub fn start_with_charter_dir(
         charter_dir,
     });
     let deps = ServerDeps {
-        tokens: Arc::new(StoreTokens(store.clone())),
+        tokens: Arc::new(CachedTokens::new(
+            Arc::new(StoreTokens(store.clone())),
+            TOKEN_CACHE_TTL,
+            TOKEN_CACHE_CAPACITY,
+        )),
         health: Arc::new(StoreHealth(store)),
         clock,
         metrics: Metrics::new()?,

@@ -84,6 +84,29 @@ pub struct BodyLimits {
     pub delivery_bytes: usize,
 }
 
+/// How the delivery route reads a large ESPPADOM DELIVERY, available to it
+/// as `web::Data<DeliveryParts>`: a body over `bytes` is read and ingested
+/// in parts of `lines` lines, so that the gateway holds one part at a time,
+/// never the whole file (docs/deliveries.md, "Large files").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryParts {
+    /// Bodies larger than this are read in parts.
+    pub bytes: usize,
+    /// Lines per part.
+    pub lines: usize,
+}
+
+impl Default for DeliveryParts {
+    /// 4 MiB (about 1 300 interventions of an ESPPADOM file), 2 000 lines
+    /// a part.
+    fn default() -> Self {
+        Self {
+            bytes: 4 * 1024 * 1024,
+            lines: 2_000,
+        }
+    }
+}
+
 /// Everything the server needs from the command line.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -93,6 +116,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsSource>,
     /// Body limits.
     pub body_limits: BodyLimits,
+    /// How a large DELIVERY is read.
+    pub delivery_parts: DeliveryParts,
     /// Rate limits.
     pub rate_limits: RateLimitConfig,
     /// Worker threads (`None`: actix's default, one per core).
@@ -122,6 +147,7 @@ impl Default for ServerConfig {
                 default_bytes: 16 * 1024 * 1024,
                 delivery_bytes: DELIVERY_MAX_BODY_BYTES,
             },
+            delivery_parts: DeliveryParts::default(),
             rate_limits: RateLimitConfig::default(),
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
@@ -389,6 +415,7 @@ impl Server {
         let metrics = web::Data::new(deps.metrics);
         let health = web::Data::new(Health(deps.health));
         let limits_data = web::Data::new(body_limits);
+        let parts_data = web::Data::new(config.delivery_parts);
         let tokens = deps.tokens;
         let drain = Arc::new(Drain::default());
         let factory_drain = Arc::clone(&drain);
@@ -414,6 +441,7 @@ impl Server {
                 .app_data(metrics.clone())
                 .app_data(health.clone())
                 .app_data(limits_data.clone())
+                .app_data(parts_data.clone())
                 .route(HEALTHZ_PATH, web::get().to(healthz))
                 .route(METRICS_PATH, web::get().to(metrics_endpoint))
                 .service(api)

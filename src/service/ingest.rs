@@ -16,10 +16,11 @@ use crate::domain::model::InterventionSubmission;
 use crate::domain::params::{ParameterError, Parameters};
 use crate::domain::types::Siret;
 use crate::storage::{
-    AuditEntry, CommitOutcome, GroupError, GroupedDelivery, Judge, Judged, Store, StoreError,
+    AuditEntry, CommitOutcome, GroupError, GroupedDelivery, Judge, Judged, LaterParts, Part, Store,
+    StoreError,
 };
 
-use super::receipt::Receipt;
+use super::receipt::{Receipt, ReceiptLine, lines_part, receipt_lines, receipt_prefix};
 
 /// What happened to a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +30,58 @@ pub enum Ingested {
     /// The same transmission with the same body was stored before: its
     /// first receipt, nothing stored again (R6 idempotency).
     Replayed(Receipt),
+    /// Stored now, or before (a replay), with its receipt kept in parts: a
+    /// large delivery ingested as it was read. The receipt is read back
+    /// from storage part by part (`Store::receipt_parts`).
+    InParts(ReceiptInParts),
 }
 
-impl Ingested {
-    /// The receipt, whichever way it came.
-    pub fn receipt(&self) -> &Receipt {
-        match self {
-            Ingested::Stored(receipt) | Ingested::Replayed(receipt) => receipt,
+/// A receipt kept in parts (see `storage::CommitOutcome::AlreadyStoredInParts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptInParts {
+    /// Transmission id.
+    pub transmission_id: String,
+    /// The receipt up to `"lines":[`.
+    pub prefix: String,
+    /// How many parts hold its lines.
+    pub parts: i64,
+    /// Stored by this request (`false`: the first receipt, replayed).
+    pub stored: bool,
+    /// Lines, and rejected lines by their main reason, of what this request
+    /// stored (empty for a replay).
+    pub tally: LineTally,
+}
+
+/// How many lines a delivery stored, accepted and rejected by main reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineTally {
+    /// Accepted lines.
+    pub accepted: u64,
+    /// Rejected lines by the code of their first reason.
+    pub rejected: std::collections::BTreeMap<String, u64>,
+}
+
+impl LineTally {
+    /// Counts these receipt lines.
+    pub fn add(&mut self, lines: &[ReceiptLine]) {
+        for line in lines {
+            match line.status {
+                crate::domain::model::LineStatus::Accepted => self.accepted += 1,
+                crate::domain::model::LineStatus::Rejected => {
+                    let code = line
+                        .reasons
+                        .first()
+                        .map(|r| r.code.clone())
+                        .unwrap_or_default();
+                    *self.rejected.entry(code).or_default() += 1;
+                }
+            }
         }
+    }
+
+    /// Rejected lines, whatever the reason.
+    pub fn rejected_lines(&self) -> u64 {
+        self.rejected.values().sum()
     }
 }
 
@@ -57,6 +102,10 @@ pub enum IngestError {
     /// A stored receipt could not be read back.
     #[error("stored receipt is unreadable: {0}")]
     CorruptReceipt(#[from] serde_json::Error),
+    /// A delivery ingested as it was read could not be read to its end
+    /// (the reader says why); nothing of it was stored.
+    #[error("the delivery could not be read to its end; nothing of it was stored")]
+    Unfinished,
 }
 
 /// Ingests one delivery for `saad` (the SAAD of the posting token).
@@ -82,14 +131,9 @@ pub async fn ingest_delivery(
     now: DateTime<Utc>,
     audit: Option<AuditEntry>,
 ) -> Result<Ingested, IngestError> {
-    if let Some(stored) = store.get_receipt(saad.as_str(), transmission_id).await? {
-        return replay(
-            transmission_id,
-            &stored.receipt_json,
-            &stored.body_hash,
-            body_hash,
-        );
-    }
+    // A transmission already stored is answered by the group committer
+    // with its first receipt, before judging (no look-up of its own here:
+    // it would cost every post a statement for the rare re-send).
     let built: Arc<Mutex<Option<Receipt>>> = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&built);
     let judge_saad = saad.clone();
@@ -115,18 +159,10 @@ pub async fn ingest_delivery(
             now,
             judge,
             audit,
+            later: None,
         })
         .await
-        .map_err(|error| match error {
-            GroupError::Store(store) => IngestError::Store(store),
-            GroupError::Judge(judge) => match judge.downcast::<ParameterError>() {
-                Ok(parameters) => IngestError::Parameters(*parameters),
-                Err(other) => match other.downcast::<serde_json::Error>() {
-                    Ok(json) => IngestError::CorruptReceipt(*json),
-                    Err(other) => IngestError::Store(StoreError::other(other.to_string())),
-                },
-            },
-        })?;
+        .map_err(ingest_error)?;
     match outcome {
         CommitOutcome::Stored => {
             let receipt = built
@@ -140,6 +176,147 @@ pub async fn ingest_delivery(
             receipt_json,
             body_hash: first_hash,
         } => replay(transmission_id, &receipt_json, &first_hash, body_hash),
+        CommitOutcome::AlreadyStoredInParts {
+            receipt_prefix,
+            parts,
+            body_hash: first_hash,
+        } => replay_in_parts(
+            transmission_id,
+            receipt_prefix,
+            parts,
+            &first_hash,
+            body_hash,
+        ),
+    }
+}
+
+/// Ingests one delivery too large to hold at once, as it is read: `first`
+/// is its first part, `later` sends the others then [`Part::End`] (closed
+/// before `End`: the delivery could not be read to its end, nothing is
+/// stored, [`IngestError::Unfinished`]). Judged part by part in one
+/// transaction (see `storage::LaterParts`); the receipt is stored in parts
+/// and read back from storage by whoever answers.
+// One delivery's facts, each needed as such; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub async fn ingest_in_parts(
+    store: &Store,
+    params: Arc<Parameters>,
+    saad: &Siret,
+    transmission_id: &str,
+    body_hash: &str,
+    first: Vec<InterventionSubmission>,
+    later: tokio::sync::mpsc::Receiver<Part>,
+    now: DateTime<Utc>,
+    audit: Option<AuditEntry>,
+) -> Result<Ingested, IngestError> {
+    let tally: Arc<Mutex<LineTally>> = Arc::new(Mutex::new(LineTally::default()));
+    // The receipt's prefix and number of parts, once the whole delivery is read.
+    let prefix_slot: Arc<Mutex<Option<(String, i64)>>> = Arc::new(Mutex::new(None));
+    let judge_tally = Arc::clone(&tally);
+    let judge_saad = saad.clone();
+    let judge: Judge = Box::new(move |context, lines| {
+        let result = check_delivery(context, &params, &judge_saad, lines)?;
+        let lines = receipt_lines(&result.outcomes, &params);
+        if let Ok(mut tally) = judge_tally.lock() {
+            tally.add(&lines);
+        }
+        Ok(Judged {
+            receipt_json: lines_part(&lines)?,
+            result,
+        })
+    });
+    let prefix_tid = transmission_id.to_owned();
+    let slot = Arc::clone(&prefix_slot);
+    let prefix = Box::new(move |totals: &crate::storage::PartsTotals| {
+        let prefix = receipt_prefix(&prefix_tid, now, totals.accepted, totals.rejected)?;
+        if let Ok(mut slot) = slot.lock() {
+            *slot = Some((prefix.clone(), totals.parts));
+        }
+        Ok(prefix)
+    });
+    let outcome = store
+        .ingest_grouped(GroupedDelivery {
+            saad_siret: saad.as_str().to_owned(),
+            transmission_id: transmission_id.to_owned(),
+            body_hash: body_hash.to_owned(),
+            lines: first,
+            now,
+            judge,
+            audit,
+            later: Some(LaterParts {
+                parts: later,
+                prefix,
+            }),
+        })
+        .await
+        .map_err(ingest_error)?;
+    match outcome {
+        CommitOutcome::Stored => {
+            let (prefix, parts) = prefix_slot
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .ok_or_else(|| StoreError::other("stored delivery without its receipt"))?;
+            let tally = tally.lock().map(|t| t.clone()).unwrap_or_default();
+            Ok(Ingested::InParts(ReceiptInParts {
+                transmission_id: transmission_id.to_owned(),
+                prefix,
+                parts,
+                stored: true,
+                tally,
+            }))
+        }
+        CommitOutcome::AlreadyStored {
+            receipt_json,
+            body_hash: first_hash,
+        } => replay(transmission_id, &receipt_json, &first_hash, body_hash),
+        CommitOutcome::AlreadyStoredInParts {
+            receipt_prefix,
+            parts,
+            body_hash: first_hash,
+        } => replay_in_parts(
+            transmission_id,
+            receipt_prefix,
+            parts,
+            &first_hash,
+            body_hash,
+        ),
+    }
+}
+
+fn ingest_error(error: GroupError) -> IngestError {
+    match error {
+        GroupError::Store(store) => IngestError::Store(store),
+        GroupError::Unfinished => IngestError::Unfinished,
+        GroupError::Judge(judge) => match judge.downcast::<ParameterError>() {
+            Ok(parameters) => IngestError::Parameters(*parameters),
+            Err(other) => match other.downcast::<serde_json::Error>() {
+                Ok(json) => IngestError::CorruptReceipt(*json),
+                Err(other) => IngestError::Store(StoreError::other(other.to_string())),
+            },
+        },
+    }
+}
+
+fn replay_in_parts(
+    transmission_id: &str,
+    prefix: String,
+    parts: i64,
+    first_hash: &str,
+    body_hash: &str,
+) -> Result<Ingested, IngestError> {
+    if first_hash == body_hash {
+        Ok(Ingested::InParts(ReceiptInParts {
+            transmission_id: transmission_id.to_owned(),
+            prefix,
+            parts,
+            stored: false,
+            tally: LineTally::default(),
+        }))
+    } else {
+        Err(IngestError::TransmissionConflict(
+            transmission_id.to_owned(),
+        ))
     }
 }
 

@@ -76,6 +76,50 @@ pub struct GroupedDelivery {
     /// the delivery is stored (its `detail` is filled with the line counts).
     /// A replay writes nothing here: the caller audits it.
     pub audit: Option<AuditEntry>,
+    /// The later parts of a delivery too large to hold at once (`lines` is
+    /// then its first part); `None` for a delivery held whole.
+    pub later: Option<LaterParts>,
+}
+
+/// The later parts of a delivery ingested as it is read (a large ESPPADOM
+/// file): the group committer judges and writes it part by part in ONE
+/// transaction, each part on the context its earlier parts left (as if
+/// they were earlier deliveries: `tests/deliveries_in_parts.rs` checks the
+/// outcome is the same as the whole delivery's), with the receipt's lines
+/// stored part by part (`receipt_parts`). Nothing is stored unless the
+/// whole delivery was read ([`Part::End`]). Such a delivery is a group of
+/// its own.
+pub struct LaterParts {
+    /// The next parts, then [`Part::End`]; a channel closed before `End`
+    /// means the delivery could not be read to its end.
+    pub parts: tokio::sync::mpsc::Receiver<Part>,
+    /// The receipt up to its `"lines":[`, from the whole delivery's totals.
+    pub prefix: ReceiptPrefix,
+}
+
+/// Writes a receipt's beginning, up to `"lines":[`, from its totals.
+pub type ReceiptPrefix = Box<dyn Fn(&PartsTotals) -> Result<String, JudgeError> + Send + Sync>;
+
+/// One more part of a delivery read in parts.
+#[derive(Debug)]
+pub enum Part {
+    /// The next lines, in order.
+    Lines(Vec<InterventionSubmission>),
+    /// The delivery was read to its end.
+    End,
+}
+
+/// The totals of a delivery stored in parts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartsTotals {
+    /// Lines.
+    pub lines: usize,
+    /// Accepted lines.
+    pub accepted: usize,
+    /// Rejected lines.
+    pub rejected: usize,
+    /// Parts (receipt parts stored).
+    pub parts: i64,
 }
 
 /// Why a grouped delivery was not stored.
@@ -87,6 +131,10 @@ pub enum GroupError {
     /// Storage refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A delivery read in parts could not be read to its end (nothing of it
+    /// was stored; the reader knows why).
+    #[error("the delivery could not be read to its end; nothing of it was stored")]
+    Unfinished,
 }
 
 type Reply = oneshot::Sender<Result<CommitOutcome, GroupError>>;
@@ -158,12 +206,16 @@ impl GroupCommitter {
                 let mut lines = 0usize;
                 while let Some(next) = state.queue.front() {
                     let size = next.delivery.lines.len().max(1);
-                    if !group.is_empty() && lines + size > MAX_GROUP_LINES {
+                    let in_parts = next.delivery.later.is_some();
+                    if !group.is_empty() && (in_parts || lines + size > MAX_GROUP_LINES) {
                         break;
                     }
                     lines += size;
                     if let Some(job) = state.queue.pop_front() {
                         group.push(job);
+                    }
+                    if in_parts {
+                        break;
                     }
                 }
                 group
@@ -216,8 +268,19 @@ async fn run_group(store: &Store, group: Vec<Queued>) {
     let mut answers: Vec<(Reply, Result<CommitOutcome, GroupError>, u64)> =
         Vec::with_capacity(group.len());
     let mut pending: VecDeque<Queued> = group.into();
-    while !pending.is_empty() {
+    while let Some(front) = pending.front() {
         timings.waves += 1;
+        if front.delivery.later.is_some() {
+            if let Some(Queued { delivery, reply }) = pending.pop_front() {
+                let outcome = in_parts(&mut tx, delivery, &mut timings).await;
+                let lines = match &outcome {
+                    Ok((_, totals)) => u64::try_from(totals.lines).unwrap_or(u64::MAX),
+                    Err(_) => 0,
+                };
+                answers.push((reply, outcome.map(|(o, _)| o), lines));
+            }
+            continue;
+        }
         run_wave(&mut tx, &mut pending, &mut answers, &mut timings).await;
     }
     let stored_lines: u64 = answers
@@ -379,11 +442,7 @@ async fn run_wave(
         let lines = line_count(&delivery);
         let Some(context) = context else {
             if let Some(stored) = stored {
-                let outcome = CommitOutcome::AlreadyStored {
-                    receipt_json: stored.receipt_json,
-                    body_hash: stored.body_hash,
-                };
-                answers.push((reply, Ok(outcome), lines));
+                answers.push((reply, Ok(stored.outcome()), lines));
             }
             continue;
         };
@@ -490,6 +549,123 @@ fn request_of(delivery: &GroupedDelivery) -> ContextRequest<'_> {
         lines: &delivery.lines,
         now: delivery.now,
     }
+}
+
+/// A delivery read in parts, in its own savepoint (see [`LaterParts`]).
+async fn in_parts(
+    tx: &mut IngestTx,
+    mut delivery: GroupedDelivery,
+    timings: &mut Timings,
+) -> Result<(CommitOutcome, PartsTotals), GroupError> {
+    tx.savepoint().await?;
+    let outcome = write_in_parts(tx, &mut delivery, timings).await;
+    match outcome {
+        Ok(done) => {
+            tx.release_savepoint().await?;
+            Ok(done)
+        }
+        Err(error) => match tx.rollback_to_savepoint().await {
+            Ok(()) => Err(error),
+            Err(broken) => Err(broken.into()),
+        },
+    }
+}
+
+async fn write_in_parts(
+    tx: &mut IngestTx,
+    delivery: &mut GroupedDelivery,
+    timings: &mut Timings,
+) -> Result<(CommitOutcome, PartsTotals), GroupError> {
+    let mut totals = PartsTotals::default();
+    let key = [(
+        delivery.saad_siret.as_str(),
+        delivery.transmission_id.as_str(),
+    )];
+    if let Some(stored) = tx.stored_receipts(&key).await?.pop().flatten() {
+        return Ok((stored.outcome(), totals));
+    }
+    let Some(mut later) = delivery.later.take() else {
+        return Err(StoreError::other("a delivery in parts without its later parts").into());
+    };
+    let mut lines = std::mem::take(&mut delivery.lines);
+    loop {
+        let mut phase = std::time::Instant::now();
+        let request = ContextRequest {
+            saad_siret: &delivery.saad_siret,
+            lines: &lines,
+            now: delivery.now,
+        };
+        let pool = tx.load_pool(&[request]).await?;
+        let context = pool
+            .context_for(&request, pool.next_sequence)
+            .ok_or_else(|| StoreError::other("a part is not covered by its own context load"))?;
+        drop(pool);
+        timings.context += phase.elapsed();
+        phase = std::time::Instant::now();
+        let judged = run_judge(&delivery.judge, &context, &lines)?;
+        drop(context);
+        timings.judge += phase.elapsed();
+        phase = std::time::Instant::now();
+        totals.parts += 1;
+        let commit = DeliveryCommit {
+            saad_siret: &delivery.saad_siret,
+            transmission_id: &delivery.transmission_id,
+            body_hash: &delivery.body_hash,
+            receipt_json: &judged.receipt_json,
+            lines: &lines,
+            result: &judged.result,
+            now: delivery.now,
+        };
+        let first_line_no = i64::try_from(totals.lines)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        tx.write_part(commit, totals.parts, first_line_no).await?;
+        timings.write += phase.elapsed();
+        totals.lines += lines.len();
+        let rejected = judged
+            .result
+            .outcomes
+            .iter()
+            .filter(|o| o.status == crate::domain::model::LineStatus::Rejected)
+            .count();
+        totals.rejected += rejected;
+        totals.accepted += judged.result.outcomes.len() - rejected;
+        drop(judged);
+        lines = match later.parts.recv().await {
+            Some(Part::Lines(next)) => next,
+            Some(Part::End) => break,
+            None => return Err(GroupError::Unfinished),
+        };
+    }
+    let prefix = (later.prefix)(&totals).map_err(GroupError::Judge)?;
+    let claimed = tx
+        .claim_receipt_in_parts(
+            &delivery.saad_siret,
+            &delivery.transmission_id,
+            &delivery.body_hash,
+            &prefix,
+            totals.lines,
+            totals.parts,
+            delivery.now,
+        )
+        .await?;
+    if !claimed {
+        // Stored meanwhile by another process: this copy is undone; a
+        // re-send gets the stored receipt.
+        return Err(StoreError::Conflict(format!(
+            "transmission '{}' was stored by another request meanwhile; send it again to get its receipt",
+            delivery.transmission_id
+        ))
+        .into());
+    }
+    if let Some(mut entry) = delivery.audit.clone() {
+        entry.detail = Some(format!(
+            "{} lines, {} rejected",
+            totals.lines, totals.rejected
+        ));
+        tx.append_audit(&entry).await?;
+    }
+    Ok((CommitOutcome::Stored, totals))
 }
 
 fn line_count(delivery: &GroupedDelivery) -> u64 {

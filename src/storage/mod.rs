@@ -37,7 +37,10 @@ pub mod sqlite;
 
 pub use context_pool::{ContextPool, ContextRequest};
 pub use error::StoreError;
-pub use group::{GroupError, GroupedDelivery, Judge, JudgeError, Judged, MAX_GROUP_LINES};
+pub use group::{
+    GroupError, GroupedDelivery, Judge, JudgeError, Judged, LaterParts, MAX_GROUP_LINES, Part,
+    PartsTotals,
+};
 
 /// Result of a storage operation.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -183,10 +186,31 @@ pub struct StoredReceipt {
     pub transmission_id: String,
     /// Hash of the request body that produced it (409 when a re-send differs).
     pub body_hash: String,
-    /// The receipt exactly as first returned.
+    /// The receipt exactly as first returned; with `parts`, its beginning
+    /// up to `"lines":[` (see [`CommitOutcome::AlreadyStoredInParts`]).
     pub receipt_json: String,
     /// When it was stored.
     pub received_at: DateTime<Utc>,
+    /// How many parts hold its lines (0: `receipt_json` is whole).
+    pub parts: i64,
+}
+
+impl StoredReceipt {
+    /// What `commit` answers for this stored transmission.
+    pub fn outcome(self) -> CommitOutcome {
+        if self.parts > 0 {
+            CommitOutcome::AlreadyStoredInParts {
+                receipt_prefix: self.receipt_json,
+                parts: self.parts,
+                body_hash: self.body_hash,
+            }
+        } else {
+            CommitOutcome::AlreadyStored {
+                receipt_json: self.receipt_json,
+                body_hash: self.body_hash,
+            }
+        }
+    }
 }
 
 /// What `commit` did with a delivery.
@@ -202,7 +226,22 @@ pub enum CommitOutcome {
         /// Body hash of the first request.
         body_hash: String,
     },
+    /// The transmission was already stored, with a receipt kept in parts (a
+    /// large delivery ingested as it was read): the whole receipt is
+    /// `receipt_prefix`, then the parts ([`Store::receipt_part`]) joined by
+    /// commas, then [`RECEIPT_PARTS_END`].
+    AlreadyStoredInParts {
+        /// The receipt up to its `"lines":[`.
+        receipt_prefix: String,
+        /// How many parts hold its lines.
+        parts: i64,
+        /// Body hash of the first request.
+        body_hash: String,
+    },
 }
+
+/// What follows the last part of a receipt kept in parts.
+pub const RECEIPT_PARTS_END: &str = "]}";
 
 /// Everything one delivery's commit writes.
 #[derive(Debug, Clone, Copy)]
@@ -713,6 +752,17 @@ impl Store {
         dispatch!(self.get_receipt(saad_siret, transmission_id))
     }
 
+    /// Part `part_no` (from 1) of a receipt kept in parts: a run of receipt
+    /// lines, comma separated (see [`CommitOutcome::AlreadyStoredInParts`]).
+    pub async fn receipt_part(
+        &self,
+        saad_siret: &str,
+        transmission_id: &str,
+        part_no: i64,
+    ) -> StoreResult<Option<String>> {
+        dispatch!(self.receipt_part(saad_siret, transmission_id, part_no))
+    }
+
     /// Loads the context and commits in one ingestion transaction, calling
     /// `judge` in between (what the gateway's delivery handler does). The
     /// receipt is built by `judge` from the result.
@@ -1063,6 +1113,62 @@ impl IngestTx {
         match self {
             IngestTx::Sqlite(t) => t.write(delivery).await,
             IngestTx::Postgres(t) => t.write(delivery).await,
+        }
+    }
+
+    /// Writes one part of a delivery read in parts (its rows and receipt
+    /// part), without committing.
+    pub async fn write_part(
+        &mut self,
+        delivery: DeliveryCommit<'_>,
+        part_no: i64,
+        first_line_no: i64,
+    ) -> StoreResult<()> {
+        match self {
+            IngestTx::Sqlite(t) => t.write_part(delivery, part_no, first_line_no).await,
+            IngestTx::Postgres(t) => t.write_part(delivery, part_no, first_line_no).await,
+        }
+    }
+
+    /// Claims the receipt of a delivery written in parts; `false` when the
+    /// transmission is already stored.
+    // The receipt row's columns, each needed as such.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_receipt_in_parts(
+        &mut self,
+        saad_siret: &str,
+        transmission_id: &str,
+        body_hash: &str,
+        prefix: &str,
+        line_count: usize,
+        parts: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        match self {
+            IngestTx::Sqlite(t) => {
+                t.claim_receipt_in_parts(
+                    saad_siret,
+                    transmission_id,
+                    body_hash,
+                    prefix,
+                    line_count,
+                    parts,
+                    now,
+                )
+                .await
+            }
+            IngestTx::Postgres(t) => {
+                t.claim_receipt_in_parts(
+                    saad_siret,
+                    transmission_id,
+                    body_hash,
+                    prefix,
+                    line_count,
+                    parts,
+                    now,
+                )
+                .await
+            }
         }
     }
 

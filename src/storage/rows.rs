@@ -73,11 +73,25 @@ pub(crate) struct CurrentRow {
     pub fingerprint: Option<String>,
 }
 
-/// A withdrawal: the current pointer of `line_id` goes away.
+/// A withdrawal (`SUP`): the current pointer of `line_id` goes away.
 #[derive(Debug, Clone)]
 pub(crate) struct Withdrawal {
     pub line_id: String,
+    /// The version row of the `SUP` line.
     pub version_id: i64,
+    /// The version it withdraws: the one current just before it.
+    pub withdrawn: Withdrawn,
+}
+
+/// The version a `SUP` line withdraws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Withdrawn {
+    /// Whatever was current before this delivery (read when written).
+    Stored,
+    /// A version of this delivery.
+    Version(i64),
+    /// Nothing: an earlier line of this delivery withdrew it already.
+    Nothing,
 }
 
 /// Everything a commit writes besides the receipt and aliases. New raw
@@ -85,72 +99,51 @@ pub(crate) struct Withdrawal {
 #[derive(Debug, Default)]
 pub(crate) struct CommitRows {
     pub versions: Vec<VersionRow>,
+    /// The final current version of each line the delivery accepted.
     pub current: Vec<CurrentRow>,
+    /// Every `SUP` line that withdrew, in line order.
     pub withdrawals: Vec<Withdrawal>,
     /// Smallest acceptance sequence handed out by this delivery.
     pub min_sequence: Option<i64>,
 }
 
-enum Final {
-    Accepted(usize),
-    Withdrawn(i64),
-}
-
-/// Turns a judged delivery into rows; version ids start at `first_id`.
-pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> StoreResult<CommitRows> {
+/// Turns a judged delivery into rows; version ids start at `first_id`, line
+/// numbers at `first_line_no` (1, or the position of a part's first line in
+/// a delivery written in parts).
+///
+/// The lines take effect one after another, as if each came alone: a line
+/// accepted as a new version (its outcome's `sequence`) is the line's
+/// current version until a later line of the delivery replaces or withdraws
+/// it; each `SUP` line that withdrew is a withdrawal of what was current
+/// just before it. So a delivery gives the same rows whole or in parts.
+pub(crate) fn commit_rows(
+    delivery: &DeliveryCommit<'_>,
+    first_id: i64,
+    first_line_no: i64,
+) -> StoreResult<CommitRows> {
     let result = delivery.result;
-    let mut fingerprints: HashMap<&str, &str> = HashMap::new();
-    for (line_id, fp) in &result.fingerprints {
-        fingerprints.insert(line_id.as_str(), fp.as_str());
-    }
-    // Accepted versions per line id, in order.
-    let mut accepted: HashMap<&str, std::collections::VecDeque<usize>> = HashMap::new();
-    for (index, a) in result.accepted.iter().enumerate() {
-        accepted
-            .entry(a.line_id.as_str())
-            .or_default()
-            .push_back(index);
-    }
-    let withdrawn: std::collections::HashSet<&str> =
-        result.withdrawn.iter().map(String::as_str).collect();
-
+    // The final accepted versions, by acceptance sequence.
+    let finals: HashMap<i64, &crate::domain::ingest::AcceptedIntervention> =
+        result.accepted.iter().map(|a| (a.sequence, a)).collect();
+    let final_fingerprints: HashMap<&str, &str> = result
+        .fingerprints
+        .iter()
+        .map(|(line_id, fp)| (line_id.as_str(), fp.as_str()))
+        .collect();
     let mut rows = CommitRows::default();
-    let mut finals: Vec<(String, Final)> = Vec::new();
-    let mut final_index: HashMap<String, usize> = HashMap::new();
-    let mut set_final = |line_id: &str, state: Final, finals: &mut Vec<(String, Final)>| {
-        if let Some(&i) = final_index.get(line_id) {
-            if let Some(slot) = finals.get_mut(i) {
-                slot.1 = state;
-            }
-        } else {
-            final_index.insert(line_id.to_owned(), finals.len());
-            finals.push((line_id.to_owned(), state));
-        }
-    };
+    // What each line of this delivery has current after the lines so far:
+    // a version row (and its sequence), or nothing; absent: as stored.
+    let mut state: HashMap<&str, Option<(usize, i64)>> = HashMap::new();
+    let mut touched: Vec<&str> = Vec::new();
 
     for (id, (index, outcome)) in (first_id..).zip(result.outcomes.iter().enumerate()) {
         let line = delivery.lines.get(index);
         let action = line.map(|l| l.action).unwrap_or_default();
-        // The accepted version this outcome produced, if any.
-        let matched = if outcome.status == LineStatus::Accepted {
-            let period = outcome.counted.map(|c| c.period);
-            match accepted.get_mut(outcome.line_id.as_str()) {
-                Some(queue) => match queue.front() {
-                    Some(&ai)
-                        if period.is_some()
-                            && result.accepted.get(ai).map(|a| a.period) == period =>
-                    {
-                        queue.pop_front();
-                        Some(ai)
-                    }
-                    _ => None,
-                },
-                None => None,
-            }
-        } else {
-            None
+        let withdraws = action == LineAction::Withdraw && outcome.status == LineStatus::Accepted;
+        let sequence = match outcome.status {
+            LineStatus::Accepted if !withdraws => outcome.sequence,
+            _ => None,
         };
-        let accepted_version = matched.and_then(|ai| result.accepted.get(ai));
         let counted = outcome.counted;
         let month = match counted {
             Some(c) => paris_month(c.period.start),
@@ -165,10 +158,37 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
                 .unwrap_or_else(|| paris_month(delivery.now)),
         };
         let reasons: Vec<&str> = outcome.reasons.iter().map(|r| r.code()).collect();
+        let line_id = outcome.line_id.as_str();
+        if let Some(sequence) = sequence {
+            rows.min_sequence = Some(rows.min_sequence.map_or(sequence, |m| m.min(sequence)));
+            if !state.contains_key(line_id) {
+                touched.push(line_id);
+            }
+            state.insert(line_id, Some((rows.versions.len(), sequence)));
+        } else if withdraws {
+            let withdrawn = match state.get(line_id) {
+                None => {
+                    touched.push(line_id);
+                    Withdrawn::Stored
+                }
+                Some(Some((row, _))) => {
+                    Withdrawn::Version(rows.versions.get(*row).map_or(id, |v: &VersionRow| v.id))
+                }
+                Some(None) => Withdrawn::Nothing,
+            };
+            state.insert(line_id, None);
+            rows.withdrawals.push(Withdrawal {
+                line_id: outcome.line_id.clone(),
+                version_id: id,
+                withdrawn,
+            });
+        }
         rows.versions.push(VersionRow {
             id,
             line_id: outcome.line_id.clone(),
-            line_no: i64::try_from(index).unwrap_or(i64::MAX) + 1,
+            line_no: i64::try_from(index)
+                .unwrap_or(i64::MAX)
+                .saturating_add(first_line_no),
             action: action_code(action),
             status: match outcome.status {
                 LineStatus::Accepted => "accepted",
@@ -178,9 +198,8 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
             warnings: serde_json::to_string(&outcome.warnings)?,
             plan_ref: outcome.plan_ref.clone(),
             beneficiary_id: outcome.beneficiary_id.clone(),
-            worker_id: accepted_version
-                .and_then(|a| a.worker_id.as_ref())
-                .or_else(|| line.and_then(|l| l.worker_id.as_ref()))
+            worker_id: line
+                .and_then(|l| l.worker_id.as_ref())
                 .map(|w| w.as_str().to_owned()),
             counted_start: counted.map(|c| c.period.start),
             counted_end: counted.map(|c| c.period.end),
@@ -195,66 +214,50 @@ pub(crate) fn commit_rows(delivery: &DeliveryCommit<'_>, first_id: i64) -> Store
             corrected_end: line.and_then(|l| l.corrected_end.map(|s| s.to_string())),
             timesheet_ref: line.and_then(|l| l.timesheet_ref.clone()),
             raw_received_at: outcome.raw_received_at,
-            sequence: accepted_version.map(|a| a.sequence),
+            sequence,
             month,
-            fingerprint: accepted_version
-                .and_then(|a| fingerprints.get(a.line_id.as_str()))
-                .map(|f| (*f).to_owned()),
+            fingerprint: sequence.and(outcome.fingerprint.clone()),
             raw_start: None,
             raw_start_received_at: None,
             raw_end: None,
             raw_end_received_at: None,
         });
-        if let Some(a) = accepted_version {
-            rows.min_sequence = Some(rows.min_sequence.map_or(a.sequence, |m| m.min(a.sequence)));
-            rows.current.push(CurrentRow {
-                line_id: a.line_id.clone(),
-                version_id: id,
-                sequence: a.sequence,
-                plan_ref: a.plan_ref.clone(),
-                beneficiary_id: a.beneficiary_id.clone(),
-                worker_id: a.worker_id.as_ref().map(|w| w.as_str().to_owned()),
-                counted_start: a.period.start,
-                counted_end: a.period.end,
-                rounded_minutes: a.rounded_minutes,
-                corrected: a.corrected,
-                shared_time: a.shared_time,
-                fingerprint: fingerprints
-                    .get(a.line_id.as_str())
-                    .map(|f| (*f).to_owned()),
-            });
-            set_final(
-                &a.line_id,
-                Final::Accepted(rows.current.len() - 1),
-                &mut finals,
-            );
-        } else if action == LineAction::Withdraw && withdrawn.contains(outcome.line_id.as_str()) {
-            set_final(&outcome.line_id, Final::Withdrawn(id), &mut finals);
-        }
+    }
+    // The final current version of each line the delivery touched; every
+    // final accepted version of the result must be one of them.
+    let mut matched = 0usize;
+    for line_id in touched {
+        let Some(Some((row, sequence))) = state.get(line_id).copied() else {
+            continue;
+        };
+        let (Some(a), Some(version)) = (finals.get(&sequence), rows.versions.get(row)) else {
+            return Err(StoreError::other(format!(
+                "ingest result does not list the version accepted last for line '{line_id}'"
+            )));
+        };
+        matched += 1;
+        rows.current.push(CurrentRow {
+            line_id: a.line_id.clone(),
+            version_id: version.id,
+            sequence: a.sequence,
+            plan_ref: a.plan_ref.clone(),
+            beneficiary_id: a.beneficiary_id.clone(),
+            worker_id: a.worker_id.as_ref().map(|w| w.as_str().to_owned()),
+            counted_start: a.period.start,
+            counted_end: a.period.end,
+            rounded_minutes: a.rounded_minutes,
+            corrected: a.corrected,
+            shared_time: a.shared_time,
+            fingerprint: final_fingerprints.get(line_id).map(|f| (*f).to_owned()),
+        });
     }
     // Accepted versions the outcomes did not account for: refuse rather than
     // silently drop evidence of what was decided.
-    if accepted.values().any(|q| !q.is_empty()) {
+    if matched != result.accepted.len() {
         return Err(StoreError::other(
             "ingest result lists an accepted version that matches no accepted receipt line",
         ));
     }
-    // Keep only the final state of each line id.
-    let mut current = Vec::new();
-    for (line_id, state) in finals {
-        match state {
-            Final::Accepted(i) => {
-                if let Some(row) = rows.current.get(i) {
-                    current.push(row.clone());
-                }
-            }
-            Final::Withdrawn(version_id) => rows.withdrawals.push(Withdrawal {
-                line_id,
-                version_id,
-            }),
-        }
-    }
-    rows.current = current;
     // Each new raw side goes on the first version row of its line id in this
     // delivery that has no such side yet (version rows follow the outcomes).
     let mut by_line: HashMap<&str, Vec<usize>> = HashMap::new();

@@ -403,7 +403,7 @@ async fn receipt_on(
     transmission_id: &str,
 ) -> StoreResult<Option<StoredReceipt>> {
     let row = sqlx::query(
-        "SELECT transmission_id, body_hash, receipt_json, received_at FROM receipts \
+        "SELECT transmission_id, body_hash, receipt_json, received_at, parts FROM receipts \
          WHERE financer_id = $1 AND saad_siret = $2 AND transmission_id = $3",
     )
     .bind(financer_id)
@@ -417,6 +417,7 @@ async fn receipt_on(
             body_hash: get(&row, "body_hash")?,
             receipt_json: get(&row, "receipt_json")?,
             received_at: get_ts(&row, "received_at")?,
+            parts: get(&row, "parts")?,
         })
     })
     .transpose()
@@ -807,6 +808,24 @@ impl BackendStore {
     ) -> StoreResult<Option<StoredReceipt>> {
         let mut conn = self.pool.acquire().await?;
         receipt_on(&mut conn, &self.financer_id, saad_siret, transmission_id).await
+    }
+
+    pub(crate) async fn receipt_part(
+        &self,
+        saad_siret: &str,
+        transmission_id: &str,
+        part_no: i64,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT lines_json FROM receipt_parts \
+             WHERE financer_id = $1 AND saad_siret = $2 AND transmission_id = $3 AND part_no = $4",
+        )
+        .bind(&self.financer_id)
+        .bind(saad_siret)
+        .bind(transmission_id)
+        .bind(part_no)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     pub(crate) fn accepted_in_month(
@@ -1738,7 +1757,9 @@ impl IngestTx {
                 }
             }
             // Nothing was written: give the transaction (and the lock) back.
-            CommitOutcome::AlreadyStored { .. } => self.tx.rollback().await?,
+            CommitOutcome::AlreadyStored { .. } | CommitOutcome::AlreadyStoredInParts { .. } => {
+                self.tx.rollback().await?
+            }
         }
         Ok(outcome)
     }
@@ -1791,7 +1812,7 @@ impl IngestTx {
         let saads: BTreeSet<&str> = keys.iter().map(|(s, _)| *s).collect();
         let tids: BTreeSet<&str> = keys.iter().map(|(_, t)| *t).collect();
         let rows = sqlx::query(concat!(
-            "SELECT saad_siret, transmission_id, body_hash, receipt_json, received_at FROM receipts \
+            "SELECT saad_siret, transmission_id, body_hash, receipt_json, received_at, parts FROM receipts \
              WHERE financer_id = $1 AND ",
             in_list!("saad_siret", "$2"),
             " AND ",
@@ -1811,6 +1832,7 @@ impl IngestTx {
                     body_hash: get(row, "body_hash")?,
                     receipt_json: get(row, "receipt_json")?,
                     received_at: get_ts(row, "received_at")?,
+                    parts: get(row, "parts")?,
                 },
             );
         }
@@ -1833,12 +1855,9 @@ impl IngestTx {
             )
             .await?
             .ok_or_else(|| StoreError::other("receipt vanished after a unique conflict"))?;
-            return Ok(CommitOutcome::AlreadyStored {
-                receipt_json: stored.receipt_json,
-                body_hash: stored.body_hash,
-            });
+            return Ok(stored.outcome());
         }
-        self.write_claimed(&[delivery]).await?;
+        self.write_claimed(&[(delivery, 1)]).await?;
         Ok(CommitOutcome::Stored)
     }
 
@@ -1852,7 +1871,8 @@ impl IngestTx {
         if claim_receipts(&mut self.tx, &self.financer_id, &deliveries).await? != deliveries.len() {
             return Ok(false);
         }
-        self.write_claimed(&deliveries).await?;
+        let numbered: Vec<(DeliveryCommit<'_>, i64)> = deliveries.iter().map(|d| (*d, 1)).collect();
+        self.write_claimed(&numbered).await?;
         let audits: Vec<&AuditEntry> = writes.iter().filter_map(|w| w.audit).collect();
         for chunk in audits.chunks(1_000) {
             let mut insert = sqlx::QueryBuilder::<Db>::new(
@@ -1873,8 +1893,72 @@ impl IngestTx {
         Ok(true)
     }
 
-    /// The rows of deliveries whose receipts this transaction has claimed.
-    async fn write_claimed(&mut self, deliveries: &[DeliveryCommit<'_>]) -> StoreResult<()> {
+    /// Writes the rows of one part of a delivery ingested as it is read: its
+    /// lines (numbered from `first_line_no`) and its receipt part `part_no`
+    /// (`delivery.receipt_json`: the part's receipt lines, comma separated).
+    /// The receipt itself is claimed at the end by
+    /// [`Self::claim_receipt_in_parts`]; until the transaction commits
+    /// nothing of it is visible.
+    pub async fn write_part(
+        &mut self,
+        delivery: DeliveryCommit<'_>,
+        part_no: i64,
+        first_line_no: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO receipt_parts (financer_id, saad_siret, transmission_id, part_no, lines_json) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&self.financer_id)
+        .bind(delivery.saad_siret)
+        .bind(delivery.transmission_id)
+        .bind(part_no)
+        .bind(delivery.receipt_json)
+        .execute(&mut *self.tx)
+        .await?;
+        self.write_claimed(&[(delivery, first_line_no)]).await
+    }
+
+    /// Claims the receipt of a delivery written in `parts` parts
+    /// ([`Self::write_part`]): `prefix` is the receipt up to `"lines":[`.
+    /// `false` when the transmission is already stored (the caller rolls
+    /// back what it wrote).
+    // The receipt row's columns, each needed as such.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_receipt_in_parts(
+        &mut self,
+        saad_siret: &str,
+        transmission_id: &str,
+        body_hash: &str,
+        prefix: &str,
+        line_count: usize,
+        parts: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let claimed = sqlx::query(
+            "INSERT INTO receipts (financer_id, saad_siret, transmission_id, body_hash, receipt_json, line_count, \
+             received_at, parts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (financer_id, saad_siret, transmission_id) DO NOTHING RETURNING transmission_id",
+        )
+        .bind(&self.financer_id)
+        .bind(saad_siret)
+        .bind(transmission_id)
+        .bind(body_hash)
+        .bind(prefix)
+        .bind(i64::try_from(line_count).unwrap_or(i64::MAX))
+        .bind(ts(now))
+        .bind(parts)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(claimed.is_some())
+    }
+
+    /// The rows of deliveries whose receipts this transaction has claimed
+    /// (or claims at the end, for a part), each with the number of its
+    /// first line.
+    async fn write_claimed(&mut self, numbered: &[(DeliveryCommit<'_>, i64)]) -> StoreResult<()> {
+        let (deliveries, first_line_nos): (Vec<DeliveryCommit<'_>>, Vec<i64>) =
+            numbered.iter().copied().unzip();
         let financer = self.financer_id.clone();
         let conn: &mut Conn = &mut self.tx;
         let HighWater {
@@ -1882,8 +1966,8 @@ impl IngestTx {
             mut max_sequence,
         } = high_water(conn, &financer, &mut self.high_water).await?;
         let mut all_rows = Vec::with_capacity(deliveries.len());
-        for delivery in deliveries {
-            let rows = rows::commit_rows(delivery, max_id + 1)?;
+        for (delivery, first_line_no) in deliveries.iter().zip(first_line_nos) {
+            let rows = rows::commit_rows(delivery, max_id + 1, first_line_no)?;
             if let Some(min_sequence) = rows.min_sequence {
                 if min_sequence <= max_sequence {
                     return Err(StoreError::Conflict(format!(
@@ -1914,15 +1998,21 @@ impl IngestTx {
         // The final current version of each line the deliveries touch, in
         // delivery order: a later delivery of the same write may withdraw
         // (or replace) what an earlier one made current. A withdrawal names
-        // the version current just before it: one written by an earlier
-        // delivery here, else the stored one (read before any current row
-        // of this write changes).
+        // the version current just before it: one of its own delivery, else
+        // one written by an earlier delivery here, else the stored one (read
+        // before any current row of this write changes).
         let mut touched: BTreeMap<(&str, &str), Option<&rows::CurrentRow>> = BTreeMap::new();
         for (delivery, rows) in deliveries.iter().zip(&all_rows) {
             for withdrawal in &rows.withdrawals {
                 let key = (delivery.saad_siret, withdrawal.line_id.as_str());
-                let earlier = touched.get(&key).copied();
-                let statement = match earlier {
+                let known = match withdrawal.withdrawn {
+                    rows::Withdrawn::Version(id) => Some(Some(id)),
+                    rows::Withdrawn::Nothing => Some(None),
+                    rows::Withdrawn::Stored => touched
+                        .get(&key)
+                        .map(|earlier| earlier.map(|row| row.version_id)),
+                };
+                let statement = match known {
                     None => sqlx::query(
                         "INSERT INTO withdrawals (financer_id, saad_siret, line_id, version_id, withdrawn_version_id, \
                          transmission_id, withdrawn_at) \
@@ -1941,7 +2031,7 @@ impl IngestTx {
                     .bind(withdrawal.version_id)
                     .bind(delivery.transmission_id)
                     .bind(ts(delivery.now))
-                    .bind(earlier.flatten().map(|row| row.version_id))
+                    .bind(known.flatten())
                     .execute(&mut *conn)
                     .await?;
                 touched.insert(key, None);

@@ -126,6 +126,8 @@ pub async fn accept(store: &Store, siret: &str, tid: &str, sequence: i64, lines:
             plan_ref: Some((*plan_ref).to_owned()),
             beneficiary_id: Some((*beneficiary).to_owned()),
             raw_received_at: Some(now),
+            sequence: Some(sequence + i64::try_from(i).expect("index")),
+            fingerprint: Some(format!("fp-{tid}-{line_id}")),
         });
         result.accepted.push(AcceptedIntervention {
             saad_siret: siret.to_owned(),

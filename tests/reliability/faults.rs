@@ -419,6 +419,8 @@ async fn big_january(store: &saad_gateway::storage::Store, plans: usize, per_pla
                 plan_ref: Some(plan_ref.clone()),
                 beneficiary_id: Some(beneficiary.clone()),
                 raw_received_at: Some(now),
+                sequence: Some(sequence),
+                fingerprint: Some(format!("fp-{p}-{k}")),
             });
             result.accepted.push(AcceptedIntervention {
                 saad_siret: SAAD_A.to_owned(),

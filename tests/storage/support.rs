@@ -228,6 +228,8 @@ pub fn accepted_delivery(
             plan_ref: Some("P-1".to_owned()),
             beneficiary_id: Some(beneficiary.clone()),
             raw_received_at: Some(now),
+            sequence: Some(next_sequence + i64::try_from(i).expect("index")),
+            fingerprint: Some(format!("fp-{index}")),
         });
         for (side, stamp) in [(Side::Start, raw_start), (Side::End, raw_end)] {
             result.new_raw.push((

@@ -130,6 +130,20 @@ struct RunArgs {
     /// Seconds of the HTTP ceiling measurement.
     #[arg(long, default_value_t = 5)]
     ceiling_seconds: u64,
+    /// Scenarios to leave out, comma separated (to look at one part; a
+    /// committed run leaves none out). The month is always seeded.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    skip: Vec<Scenario>,
+}
+
+/// A scenario `--skip` can leave out.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum Scenario {
+    Close,
+    Exports,
+    BigFile,
+    Realtime,
+    Soak,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -294,6 +308,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         national(&shared, &mut report).await;
     }
 
+    if !args.skip.is_empty() {
+        report.notes.push(format!(
+            "Scenarios left out of this run (--skip): {:?}.",
+            args.skip
+        ));
+    }
     report.machine.load_after = report::load_average();
     report.duration_s = started.elapsed().as_secs_f64();
     report.notes.push(format!(
@@ -852,30 +872,44 @@ async fn run_backend(
             report.figures.push(f);
         }
 
-        eprintln!("  month close");
-        let close = close_month(&session, &db).await?;
-        let limit = if plans >= 1_000_000 { 120.0 } else { 2.0 };
-        let mut f = fig("month close", backend, format!("close of a month of {scale}"), close.seconds, "s");
-        f.detail = format!("{} invoices; server peak RSS {:.0} MiB above idle", close.invoices.len(), close.peak_above_idle_mib);
-        if let Some((read, rows)) = close.read_back {
-            f.ceiling = Some(Ceiling { what: format!("reading the {rows} stored rows back"), value: secs(read), unit: "s".into() });
-            f.ratio = Some(secs(read) / close.seconds.max(1e-9));
+        let skip = |scenario: Scenario| args.skip.contains(&scenario);
+        let mut invoices = Vec::new();
+        if !skip(Scenario::Close) {
+            eprintln!("  month close");
+            let close = close_month(&session, &db).await?;
+            let limit = if plans >= 1_000_000 { 120.0 } else { 2.0 };
+            let mut f = fig("month close", backend, format!("close of a month of {scale}"), close.seconds, "s");
+            f.detail = format!("{} invoices; server peak RSS {:.0} MiB above idle", close.invoices.len(), close.peak_above_idle_mib);
+            if let Some((read, rows)) = close.read_back {
+                f.ceiling = Some(Ceiling { what: format!("reading the {rows} stored rows back"), value: secs(read), unit: "s".into() });
+                f.ratio = Some(secs(read) / close.seconds.max(1e-9));
+            }
+            f.target = format!("< {limit} s");
+            f.met = Some(close.seconds < limit);
+            report.figures.push(f);
+            report.growth.push((backend.name().into(), plans as u64, interventions, close.seconds));
+            invoices = close.invoices;
         }
-        f.target = format!("< {limit} s");
-        f.met = Some(close.seconds < limit);
-        report.figures.push(f);
-        report.growth.push((backend.name().into(), plans as u64, interventions, close.seconds));
 
-        eprintln!("  exports");
-        exports(&session, &close.invoices, backend, report).await?;
+        if !skip(Scenario::Close) && !skip(Scenario::Exports) {
+            eprintln!("  exports");
+            exports(&session, &invoices, backend, report).await?;
+        }
 
         if everything {
-            eprintln!("  memory: {} interventions in one file", args.big_file);
-            big_file(shared, &session, backend, report).await?;
-            eprintln!("  real time");
-            let best = realtime(shared, &session, backend, report).await?;
-            eprintln!("  soak");
-            soak(shared, &session, backend, best, report).await?;
+            if !skip(Scenario::BigFile) {
+                eprintln!("  memory: {} interventions in one file", args.big_file);
+                big_file(shared, &session, backend, report).await?;
+            }
+            let mut best = None;
+            if !skip(Scenario::Realtime) {
+                eprintln!("  real time");
+                best = Some(realtime(shared, &session, backend, report).await?);
+            }
+            if let (Some(best), false) = (best, skip(Scenario::Soak)) {
+                eprintln!("  soak");
+                soak(shared, &session, backend, best, report).await?;
+            }
         }
         anyhow::Ok(())
     }

@@ -324,6 +324,8 @@ impl<'a> Delivery<'a> {
             plan_ref: None,
             beneficiary_id: None,
             raw_received_at: None,
+            sequence: None,
+            fingerprint: None,
         }
     }
 
@@ -501,6 +503,8 @@ impl<'a> Delivery<'a> {
             corrected: counted.corrected,
         };
         self.next_sequence += 1;
+        outcome.sequence = Some(accepted.sequence);
+        outcome.fingerprint = Some(fingerprint.clone());
         if let Some(alias) = judgement.plan.new_alias {
             if self.aliases.insert(&alias) {
                 self.new_aliases.push(alias);

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderMap};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -40,9 +41,13 @@ use crate::http::error::{ApiError, SyntaxLocation, parse_json};
 use crate::http::gateway::AppState;
 use crate::http::metrics::{InterventionOutcome, Metrics};
 use crate::http::routes::audit::{AuditRecord, audit, entry as audit_entry, outcome_of};
-use crate::http::server::BodyLimits;
-use crate::service::ingest::{IngestError, Ingested, ingest_delivery};
+use crate::http::server::{BodyLimits, DeliveryParts};
+use crate::service::ingest::{
+    IngestError, Ingested, LineTally, ReceiptInParts, ingest_delivery, ingest_in_parts,
+};
 use crate::service::receipt::Receipt;
+use crate::storage::{Part, RECEIPT_PARTS_END, Store};
+use crate::xml::DeliveryLine;
 use crate::xml::{DeliveryReader, Limits, XmlError};
 
 /// Warning on a DELIVERY message whose `ShipFromCITradeParty` has no SIRET
@@ -54,6 +59,8 @@ pub const NO_SIRET_WARNING: &str =
 const ACCEPTED: &[&str] = &["application/xml", "application/json"];
 
 /// `POST /api/v1/deliveries`.
+// actix extractors, one per argument.
+#[allow(clippy::too_many_arguments)]
 pub async fn post_delivery(
     request: HttpRequest,
     principal: Principal,
@@ -62,6 +69,7 @@ pub async fn post_delivery(
     clock: web::Data<Clock>,
     metrics: web::Data<Metrics>,
     limits: web::Data<BodyLimits>,
+    parts: web::Data<DeliveryParts>,
 ) -> Result<HttpResponse, ApiError> {
     // Every delivery, stored, replayed or refused, leaves an audit row
     // naming the token and the transmission (never the body's content). A
@@ -69,7 +77,7 @@ pub async fn post_delivery(
     // of its own, never lost when the delivery is kept); the others here.
     let mut note = AuditNote::default();
     let result = receive_delivery(
-        &request, &principal, payload, &state, &clock, &metrics, &limits, &mut note,
+        &request, &principal, payload, &state, &clock, &metrics, &limits, &parts, &mut note,
     )
     .await;
     if !note.written {
@@ -110,6 +118,7 @@ async fn receive_delivery(
     clock: &Clock,
     metrics: &Metrics,
     limits: &BodyLimits,
+    parts: &DeliveryParts,
     note: &mut AuditNote,
 ) -> Result<HttpResponse, ApiError> {
     let received = Instant::now();
@@ -132,33 +141,50 @@ async fn receive_delivery(
             let (now, started) = (clock.now(), Instant::now());
             let token_siret = siret.to_owned();
             let max_bytes = limits.delivery_bytes;
-            let read = move || {
+            if usize::try_from(spool_len).unwrap_or(usize::MAX) > parts.bytes {
+                // Read and ingested part by part: never held whole.
                 spool.seek(SeekFrom::Start(0)).map_err(ApiError::internal)?;
-                xml_lines(
-                    BufReader::with_capacity(
-                        usize::try_from(spool_len)
-                            .unwrap_or(usize::MAX)
-                            .clamp(4096, 64 * 1024),
-                        spool,
-                    ),
-                    &token_siret,
-                    max_bytes,
-                )
-            };
-            // A small body (a real-time post of a few visits) is read here:
-            // handing it to the blocking pool costs more than reading it.
-            let (first_tid, lines) = if spool_len <= READ_INLINE_BYTES {
-                read()?
+                let mut reading = ReadingInParts::start(spool, token_siret, max_bytes, parts.lines);
+                let first = reading.first().await?;
+                let id = transmission_id_of(idempotency_key, first.transaction_id)?;
+                if !first.complete {
+                    let delivery = InParts {
+                        saad,
+                        transmission_id: id,
+                        body_hash,
+                        first: first.lines,
+                        reading,
+                        now,
+                    };
+                    return receive_in_parts(delivery, principal, state, clock, metrics, note)
+                        .await;
+                }
+                // One part only: an ordinary delivery.
+                (id, body_hash, first.lines, now, started)
             } else {
-                web::block(read).await.map_err(ApiError::internal)??
-            };
-            let id = idempotency_key.or(first_tid).ok_or_else(|| {
-                ApiError::bad_request(
-                    "no transmission id: the DELIVERY has no SpecifiedTransactionID in its first message and the request has no Idempotency-Key header",
-                    None,
-                )
-            })?;
-            (id, body_hash, lines, now, started)
+                let read = move || {
+                    spool.seek(SeekFrom::Start(0)).map_err(ApiError::internal)?;
+                    xml_lines(
+                        BufReader::with_capacity(
+                            usize::try_from(spool_len)
+                                .unwrap_or(usize::MAX)
+                                .clamp(4096, 64 * 1024),
+                            spool,
+                        ),
+                        &token_siret,
+                        max_bytes,
+                    )
+                };
+                // A small body (a real-time post of a few visits) is read here:
+                // handing it to the blocking pool costs more than reading it.
+                let (first_tid, lines) = if spool_len <= READ_INLINE_BYTES {
+                    read()?
+                } else {
+                    web::block(read).await.map_err(ApiError::internal)??
+                };
+                let id = transmission_id_of(idempotency_key, first_tid)?;
+                (id, body_hash, lines, now, started)
+            }
         }
         BodyKind::Json => {
             let mut body = Vec::new();
@@ -213,30 +239,184 @@ async fn receive_delivery(
     .await
     .map_err(ingest_error)?;
     tracing::debug!(
-        lines = ingested.receipt().lines.len(),
         body = ?started.duration_since(received),
         parse = ?parsed.duration_since(started),
         ingest = ?parsed.elapsed(),
         "delivery timings"
     );
-    note.written = matches!(ingested, Ingested::Stored(_));
-    if let Ingested::Stored(receipt) = &ingested {
-        record(metrics, receipt);
-    }
     metrics
         .ingestion_seconds()
         .observe(started.elapsed().as_secs_f64());
-    let receipt = ingested.receipt();
-    let rejected = receipt
-        .lines
-        .iter()
-        .filter(|l| l.status == LineStatus::Rejected)
-        .count();
-    note.detail = Some(match &ingested {
-        Ingested::Stored(_) => format!("{} lines, {rejected} rejected", receipt.lines.len()),
-        Ingested::Replayed(_) => "replay of the first receipt".to_owned(),
+    Ok(answer(ingested, &state.store, &saad, metrics, note))
+}
+
+/// The receipt of an ingested delivery (recorded in the metrics and the
+/// audit note when stored now).
+fn answer(
+    ingested: Ingested,
+    store: &Store,
+    saad: &Siret,
+    metrics: &Metrics,
+    note: &mut AuditNote,
+) -> HttpResponse {
+    match ingested {
+        Ingested::Stored(receipt) => {
+            record(metrics, &receipt);
+            note.written = true;
+            note.detail = Some(format!(
+                "{} lines, {} rejected",
+                receipt.lines.len(),
+                receipt.rejected
+            ));
+            HttpResponse::Ok().json(receipt)
+        }
+        Ingested::Replayed(receipt) => {
+            note.detail = Some(REPLAY_DETAIL.to_owned());
+            HttpResponse::Ok().json(receipt)
+        }
+        Ingested::InParts(receipt) => {
+            if receipt.stored {
+                record_tally(metrics, &receipt.tally);
+                note.written = true;
+                note.detail = Some(format!(
+                    "{} lines, {} rejected",
+                    receipt.tally.accepted + receipt.tally.rejected_lines(),
+                    receipt.tally.rejected_lines()
+                ));
+            } else {
+                note.detail = Some(REPLAY_DETAIL.to_owned());
+            }
+            receipt_in_parts(store.clone(), saad.as_str().to_owned(), receipt)
+        }
+    }
+}
+
+/// The audit detail of a replayed transmission.
+const REPLAY_DETAIL: &str = "replay of the first receipt";
+
+/// A receipt kept in parts, streamed as it is read back from storage: the
+/// same bytes as the receipt written whole (`service::receipt::receipt_prefix`).
+/// A part that cannot be read cuts the answer short (the connection
+/// closes): sending the transmission again gives the receipt.
+fn receipt_in_parts(store: Store, saad: String, receipt: ReceiptInParts) -> HttpResponse {
+    let ReceiptInParts {
+        transmission_id,
+        prefix,
+        parts,
+        ..
+    } = receipt;
+    let head = futures_util::stream::once(async move { Ok::<_, ApiError>(Bytes::from(prefix)) });
+    let lines = futures_util::stream::iter(1..=parts).then(move |part_no| {
+        let (store, saad, transmission_id) = (store.clone(), saad.clone(), transmission_id.clone());
+        async move {
+            let part = store
+                .receipt_part(&saad, &transmission_id, part_no)
+                .await
+                .map_err(super::store_error)?
+                .ok_or_else(|| {
+                    ApiError::internal(std::io::Error::other(format!(
+                        "part {part_no} of the receipt of '{transmission_id}' is missing"
+                    )))
+                })?;
+            let mut bytes = String::with_capacity(part.len() + 1);
+            if part_no > 1 {
+                bytes.push(',');
+            }
+            bytes.push_str(&part);
+            Ok(Bytes::from(bytes))
+        }
     });
-    Ok(HttpResponse::Ok().json(receipt))
+    let tail =
+        futures_util::stream::once(async { Ok(Bytes::from_static(RECEIPT_PARTS_END.as_bytes())) });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .streaming(head.chain(lines).chain(tail))
+}
+
+/// A delivery read and ingested part by part.
+struct InParts {
+    saad: Siret,
+    transmission_id: String,
+    body_hash: String,
+    first: Vec<InterventionSubmission>,
+    reading: ReadingInParts,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Ingests a delivery in parts (`service::ingest::ingest_in_parts`) and
+/// answers its receipt; a reading that fails part-way answers the reader's
+/// error (400 or 422 with its location), nothing of the delivery stored.
+async fn receive_in_parts(
+    delivery: InParts,
+    principal: &Principal,
+    state: &AppState,
+    clock: &Clock,
+    metrics: &Metrics,
+    note: &mut AuditNote,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    note.transmission = Some(delivery.transmission_id.clone());
+    let stored_entry = audit_entry(
+        clock,
+        principal,
+        AuditRecord {
+            action: DELIVERY_ACTION,
+            target: Some(delivery.transmission_id.clone()),
+            saad_siret: None,
+            detail: None,
+        },
+        "stored".to_owned(),
+    );
+    let ReadingInParts { later, thread, .. } = delivery.reading;
+    let ingested = ingest_in_parts(
+        &state.store,
+        Arc::clone(&state.params),
+        &delivery.saad,
+        &delivery.transmission_id,
+        &delivery.body_hash,
+        delivery.first,
+        later,
+        delivery.now,
+        Some(stored_entry),
+    )
+    .await;
+    let ingested = match ingested {
+        Ok(ingested) => ingested,
+        Err(IngestError::Unfinished) => {
+            // The reader stopped: its error says where and why.
+            return Err(match thread.await {
+                Ok(Err(error)) => error,
+                Ok(Ok(())) => ApiError::internal(std::io::Error::other(
+                    "the delivery reader stopped without an error",
+                )),
+                Err(error) => ApiError::internal(error),
+            });
+        }
+        Err(error) => return Err(ingest_error(error)),
+    };
+    tracing::debug!(ingest = ?started.elapsed(), "delivery in parts timings");
+    metrics
+        .ingestion_seconds()
+        .observe(started.elapsed().as_secs_f64());
+    Ok(answer(
+        ingested,
+        &state.store,
+        &delivery.saad,
+        metrics,
+        note,
+    ))
+}
+
+/// Counts the lines of a delivery stored in parts.
+fn record_tally(metrics: &Metrics, tally: &LineTally) {
+    for _ in 0..tally.accepted {
+        metrics.record_intervention(InterventionOutcome::Accepted, "");
+    }
+    for (code, count) in &tally.rejected {
+        for _ in 0..*count {
+            metrics.record_intervention(InterventionOutcome::Rejected, code);
+        }
+    }
 }
 
 /// Counts each line of a newly stored receipt (replays are not counted twice).
@@ -263,8 +443,22 @@ fn ingest_error(error: IngestError) -> ApiError {
         // A parameter the charter lacks for a line's day: 422 saying which
         // and how to fix it (nothing of the delivery was stored).
         IngestError::Parameters(parameters) => super::charter_error(parameters),
-        IngestError::CorruptReceipt(_) => ApiError::internal(error),
+        IngestError::CorruptReceipt(_) | IngestError::Unfinished => ApiError::internal(error),
     }
+}
+
+/// The transmission id of an ESPPADOM DELIVERY: the `Idempotency-Key`
+/// header, else its first message's `SpecifiedTransactionID` (rules.md R6).
+fn transmission_id_of(
+    idempotency_key: Option<String>,
+    first_transaction_id: Option<String>,
+) -> Result<String, ApiError> {
+    idempotency_key.or(first_transaction_id).ok_or_else(|| {
+        ApiError::bad_request(
+            "no transmission id: the DELIVERY has no SpecifiedTransactionID in its first message and the request has no Idempotency-Key header",
+            None,
+        )
+    })
 }
 
 /// The two bodies the route takes.
@@ -346,39 +540,191 @@ fn xml_lines(
     token_siret: &str,
     max_bytes: usize,
 ) -> Result<(Option<String>, Vec<InterventionSubmission>), ApiError> {
+    let mut reader = delivery_reader(body, max_bytes);
+    let mut first_tid = None;
+    let mut lines = Vec::new();
+    while let Some(line) = reader.next_line().map_err(xml_error)? {
+        if lines.is_empty() {
+            first_tid = line.transaction_id.clone();
+        }
+        lines.push(checked_line(line, token_siret)?);
+    }
+    Ok((first_tid, lines))
+}
+
+fn delivery_reader<R: BufRead>(body: R, max_bytes: usize) -> DeliveryReader<R> {
     let limits = Limits {
         max_document_bytes: max_bytes as u64,
         ..Limits::default()
     };
-    let mut reader = DeliveryReader::with_limits(body, limits);
-    let mut first_tid = None;
-    let mut lines = Vec::new();
-    while let Some(line) = reader.next_line().map_err(xml_error)? {
-        let mut submission = line.submission;
-        match line.saad_siret.as_deref().map(str::trim) {
-            None | Some("") => submission.warnings.push(NO_SIRET_WARNING.to_owned()),
-            Some(named) if named == token_siret => {}
-            Some(_) => {
-                return Err(ApiError::unprocessable(
-                    format!(
-                        "SAAD_MISMATCH: message {} (intervention '{}') names another SAAD than the one of the token in ShipFromCITradeParty/SIRET; nothing of this request was stored",
-                        line.index, submission.line_id
-                    ),
-                    Some(serde_json::json!({
-                        "code": "SAAD_MISMATCH",
-                        "message_index": line.index,
-                        "line": line.line,
-                        "column": line.column,
-                    })),
-                ));
+    DeliveryReader::with_limits(body, limits)
+}
+
+/// A line's submission, after the check of the SAAD its message names
+/// (rules.md "ESPPADOM mapping").
+fn checked_line(line: DeliveryLine, token_siret: &str) -> Result<InterventionSubmission, ApiError> {
+    let mut submission = line.submission;
+    match line.saad_siret.as_deref().map(str::trim) {
+        None | Some("") => submission.warnings.push(NO_SIRET_WARNING.to_owned()),
+        Some(named) if named == token_siret => {}
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                format!(
+                    "SAAD_MISMATCH: message {} (intervention '{}') names another SAAD than the one of the token in ShipFromCITradeParty/SIRET; nothing of this request was stored",
+                    line.index, submission.line_id
+                ),
+                Some(serde_json::json!({
+                    "code": "SAAD_MISMATCH",
+                    "message_index": line.index,
+                    "line": line.line,
+                    "column": line.column,
+                })),
+            ));
+        }
+    }
+    Ok(submission)
+}
+
+/// The first part of a DELIVERY read in parts.
+struct FirstPart {
+    /// Its first message's `SpecifiedTransactionID`.
+    transaction_id: Option<String>,
+    lines: Vec<InterventionSubmission>,
+    /// The whole delivery fitted in this part.
+    complete: bool,
+}
+
+/// A DELIVERY being read in parts on a blocking thread: the first part
+/// comes back on its own (it names the transmission), the later ones go to
+/// `later` (then [`Part::End`]) as the ingestion takes them, at most one
+/// part ahead. A reading error before the first part comes back in its
+/// place; after it, the thread stops, `later` closes without `End`, and
+/// the error is the thread's result.
+struct ReadingInParts {
+    first: tokio::sync::oneshot::Receiver<Result<FirstPart, ApiError>>,
+    later: tokio::sync::mpsc::Receiver<Part>,
+    thread: tokio::task::JoinHandle<Result<(), ApiError>>,
+}
+
+impl ReadingInParts {
+    fn start(
+        body: SpooledTempFile,
+        token_siret: String,
+        max_bytes: usize,
+        part_lines: usize,
+    ) -> Self {
+        let (first_sender, first) = tokio::sync::oneshot::channel();
+        let (sender, later) = tokio::sync::mpsc::channel(1);
+        let thread = tokio::task::spawn_blocking(move || {
+            let body = BufReader::with_capacity(64 * 1024, body);
+            read_in_parts(
+                body,
+                &token_siret,
+                max_bytes,
+                part_lines.max(1),
+                first_sender,
+                &sender,
+            )
+        });
+        Self {
+            first,
+            later,
+            thread,
+        }
+    }
+
+    /// The first part, or why the delivery cannot be read.
+    async fn first(&mut self) -> Result<FirstPart, ApiError> {
+        match (&mut self.first).await {
+            Ok(first) => first,
+            Err(_) => Err(match (&mut self.thread).await {
+                Ok(Err(error)) => error,
+                Ok(Ok(())) => ApiError::internal(std::io::Error::other(
+                    "the delivery reader stopped without a first part",
+                )),
+                Err(error) => ApiError::internal(error),
+            }),
+        }
+    }
+}
+
+fn read_in_parts(
+    body: impl BufRead,
+    token_siret: &str,
+    max_bytes: usize,
+    part_lines: usize,
+    first: tokio::sync::oneshot::Sender<Result<FirstPart, ApiError>>,
+    later: &tokio::sync::mpsc::Sender<Part>,
+) -> Result<(), ApiError> {
+    let mut sink = PartSink {
+        first: Some(first),
+        later,
+        transaction_id: None,
+    };
+    match read_parts(body, token_siret, max_bytes, part_lines, &mut sink) {
+        Ok(()) => Ok(()),
+        Err(error) => match sink.first.take() {
+            Some(first) => {
+                let _ = first.send(Err(error));
+                Ok(())
+            }
+            None => Err(error),
+        },
+    }
+}
+
+/// Where [`read_in_parts`] sends the parts.
+struct PartSink<'a> {
+    first: Option<tokio::sync::oneshot::Sender<Result<FirstPart, ApiError>>>,
+    later: &'a tokio::sync::mpsc::Sender<Part>,
+    transaction_id: Option<String>,
+}
+
+impl PartSink<'_> {
+    /// Sends a part; `false` when the ingestion no longer takes parts (a
+    /// replay, a failure): nothing more to read.
+    fn send(&mut self, lines: Vec<InterventionSubmission>, complete: bool) -> bool {
+        match self.first.take() {
+            Some(first) => first
+                .send(Ok(FirstPart {
+                    transaction_id: self.transaction_id.take(),
+                    lines,
+                    complete,
+                }))
+                .is_ok(),
+            None => {
+                (lines.is_empty() || self.later.blocking_send(Part::Lines(lines)).is_ok())
+                    && (!complete || self.later.blocking_send(Part::End).is_ok())
             }
         }
-        if lines.is_empty() {
-            first_tid = line.transaction_id;
-        }
-        lines.push(submission);
     }
-    Ok((first_tid, lines))
+}
+
+fn read_parts(
+    body: impl BufRead,
+    token_siret: &str,
+    max_bytes: usize,
+    part_lines: usize,
+    sink: &mut PartSink<'_>,
+) -> Result<(), ApiError> {
+    let mut reader = delivery_reader(body, max_bytes);
+    let mut part: Vec<InterventionSubmission> = Vec::with_capacity(part_lines);
+    let mut first_line = true;
+    while let Some(line) = reader.next_line().map_err(xml_error)? {
+        if first_line {
+            sink.transaction_id = line.transaction_id.clone();
+            first_line = false;
+        }
+        part.push(checked_line(line, token_siret)?);
+        if part.len() == part_lines {
+            let full = std::mem::replace(&mut part, Vec::with_capacity(part_lines));
+            if !sink.send(full, false) {
+                return Ok(());
+            }
+        }
+    }
+    sink.send(part, true);
+    Ok(())
 }
 
 /// A whole-document refusal of the reader: 400 `invalid_xml` with its
