@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use reqwest::{Response, StatusCode};
 use saad_gateway::charter;
 use saad_gateway::http::clock::Clock;
-use saad_gateway::http::server::{BodyLimits, ServerConfig};
+use saad_gateway::http::server::{BodyLimits, DeliveryParts, ServerConfig};
 use saad_gateway::http::tls::SELF_SIGNED_CERT_FILE;
 use saad_gateway::http::tls::TlsSource;
 use saad_gateway::service::tokens::create_token;
@@ -61,21 +61,33 @@ pub async fn spawn_app(now: &str) -> TestApp {
 /// Starts the gateway on a backend; `None` when PostgreSQL is unreachable
 /// outside CI (under `CI=true` that panics instead).
 pub async fn spawn_app_on(backend: Backend, now: &str) -> Option<TestApp> {
-    spawn_app_configured(backend, now, None).await
+    spawn_app_configured(backend, now, None, None).await
 }
 
 /// Starts the gateway on SQLite with small body limits (413 tests).
 pub async fn spawn_app_with_limits(now: &str, limits: BodyLimits) -> TestApp {
-    spawn_app_configured(Backend::Sqlite, now, Some(limits))
+    spawn_app_configured(Backend::Sqlite, now, Some(limits), None)
         .await
         .expect("SQLite is always available")
 }
 
-/// Starts the gateway; `body_limits` replaces the default limits when given.
+/// Starts the gateway reading DELIVERY bodies over `parts.bytes` in parts
+/// of `parts.lines` lines; `None` when PostgreSQL is unreachable outside CI.
+pub async fn spawn_app_with_parts(
+    backend: Backend,
+    now: &str,
+    parts: DeliveryParts,
+) -> Option<TestApp> {
+    spawn_app_configured(backend, now, None, Some(parts)).await
+}
+
+/// Starts the gateway; `body_limits` and `parts` replace the defaults when
+/// given.
 async fn spawn_app_configured(
     backend: Backend,
     now: &str,
     body_limits: Option<BodyLimits>,
+    parts: Option<DeliveryParts>,
 ) -> Option<TestApp> {
     saad_gateway::http::tls::install_crypto_provider();
     let db = match backend {
@@ -89,6 +101,7 @@ async fn spawn_app_configured(
     let defaults = ServerConfig::default();
     let config = ServerConfig {
         body_limits: body_limits.unwrap_or(defaults.body_limits),
+        delivery_parts: parts.unwrap_or(defaults.delivery_parts),
         listen: "127.0.0.1:0".into(),
         tls: Some(TlsSource::SelfSigned {
             data_dir: data_dir.path().to_path_buf(),

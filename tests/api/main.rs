@@ -7,6 +7,7 @@ mod close;
 mod close_atomic;
 mod close_notice;
 mod deliveries;
+mod deliveries_in_parts;
 mod events;
 mod helpers;
 mod immutability;
