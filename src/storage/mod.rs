@@ -27,6 +27,7 @@ use crate::domain::model::{
 use crate::domain::time::Period;
 use crate::domain::types::{AidType, YearMonth};
 
+mod context_json;
 mod context_pool;
 mod error;
 mod group;

@@ -32,20 +32,33 @@ macro_rules! in_list {
     };
 }
 
-/// `column IN (SELECT unnest(list))`: a semi-join the planner can run as
-/// index probes or a hash, for long lists on big tables (a 10 000-element
-/// `= ANY` evaluated per row of a million-row scan is what it replaces).
-macro_rules! in_set {
-    ($column:literal, $param:literal) => {
-        concat!($column, " IN (SELECT unnest(", $param, "::text[]))")
-    };
-}
-
 /// The rows of a list parameter as a table `j` with one column `value`,
 /// to drive a join (see the SQLite twin: there the join order matters).
 macro_rules! list_rows {
     ($param:literal) => {
         concat!("unnest(", $param, "::text[]) AS j(value)")
+    };
+}
+
+/// The rows of a subquery as ONE value: a JSON array of rows, each a JSON
+/// array of the columns `$cols` (in order), from `$from` (`FROM … WHERE …`):
+/// several results in one round trip (see `IngestTx::load_pool`).
+macro_rules! json_rows {
+    ($cols:expr, $from:expr) => {
+        concat!(
+            "(SELECT COALESCE(json_agg(json_build_array(",
+            $cols,
+            ")), '[]'::json)::text ",
+            $from,
+            ")"
+        )
+    };
+}
+
+/// A decimal column as JSON text (a JSON number would go through a float).
+macro_rules! dec_text {
+    ($col:literal) => {
+        concat!($col, "::text")
     };
 }
 
@@ -73,7 +86,8 @@ pub struct PgStore {
 /// 14–700 ms per query at 250 000 rows instead of 2 ms, growing with the
 /// data. Autovacuum normally re-analyses, but it may be off or lag behind a
 /// bulk load, so the gateway runs `ANALYZE` itself once the rows it stored
-/// since the last one reach a tenth of what was there (at least 20 000).
+/// since the last one reach a tenth of what was there (at least 1 000;
+/// counted from the tables' size when the store is migrated or opened).
 #[derive(Debug, Default)]
 struct StatsRefresh {
     since: std::sync::atomic::AtomicU64,
@@ -82,7 +96,7 @@ struct StatsRefresh {
 }
 
 /// Fewest stored interventions between two `ANALYZE`s.
-const ANALYZE_MIN_ROWS: u64 = 20_000;
+const ANALYZE_MIN_ROWS: u64 = 1_000;
 
 impl PgStore {
     /// What an ingestion transaction calls after its commit: counts the
@@ -143,6 +157,28 @@ impl PgStore {
         })
     }
 
+    /// After the migrations: the ingestion tables get planner statistics if
+    /// they never had any (a fresh or restored database: with none, the
+    /// planner probes a SAAD's rows through the (SAAD, month) index for
+    /// every line of a delivery, seen at 19 s per 2 000-line part), and the
+    /// refresh counts from the rows they hold.
+    async fn after_migrate(&self) -> StoreResult<()> {
+        const TUPLES: &str = "SELECT COALESCE(MIN(reltuples)::bigint, -1) FROM pg_class \
+                              WHERE oid IN ('intervention_versions'::regclass, 'current_interventions'::regclass)";
+        let mut tuples: i64 = sqlx::query_scalar(TUPLES).fetch_one(&self.pool).await?;
+        if tuples < 0 {
+            sqlx::query("ANALYZE intervention_versions, current_interventions, receipts")
+                .execute(&self.pool)
+                .await?;
+            tuples = sqlx::query_scalar(TUPLES).fetch_one(&self.pool).await?;
+        }
+        self.stats.base.store(
+            u64::try_from(tuples).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
     /// The pool (tests use it to try raw SQL against the schema).
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -167,7 +203,6 @@ impl PgStore {
             tx,
             financer_id: self.financer_id.clone(),
             high_water: None,
-            legacy_raw: BTreeMap::new(),
             written: 0,
             written_at_savepoint: 0,
             after_commit: Some(self.after_commit_hook()),

@@ -367,6 +367,50 @@ pub(crate) fn ingest_lock_key() -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
+/// An instant as SQLite stores it: the fixed-width text read in place, any
+/// other RFC 3339 text through chrono's parser.
+pub(crate) fn instant_from_text(text: &str) -> StoreResult<DateTime<Utc>> {
+    if let Some(instant) = fixed_width_instant(text.as_bytes()) {
+        return Ok(instant);
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::corrupt(format!("instant '{text}'")))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (exactly), or `None`.
+fn fixed_width_instant(text: &[u8]) -> Option<DateTime<Utc>> {
+    fn number(digits: &[u8]) -> Option<u32> {
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    }
+    if text.len() != 27
+        || text.get(4) != Some(&b'-')
+        || text.get(7) != Some(&b'-')
+        || text.get(10) != Some(&b'T')
+        || text.get(13) != Some(&b':')
+        || text.get(16) != Some(&b':')
+        || text.get(19) != Some(&b'.')
+        || text.get(26) != Some(&b'Z')
+    {
+        return None;
+    }
+    let field = |from: usize, to: usize| text.get(from..to).and_then(number);
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(field(0, 4)?).ok()?,
+        field(5, 7)?,
+        field(8, 10)?,
+    )?;
+    let time = chrono::NaiveTime::from_hms_micro_opt(
+        field(11, 13)?,
+        field(14, 16)?,
+        field(17, 19)?,
+        field(20, 26)?,
+    )?;
+    Some(date.and_time(time).and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

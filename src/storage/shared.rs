@@ -14,17 +14,18 @@ use rust_decimal::Decimal;
 use sqlx::Row;
 
 use crate::domain::ingest::{
-    AcceptedIntervention, BeneficiaryAlias, IngestContext, RawStamp,
+    BeneficiaryAlias, IngestContext,
 };
 use crate::domain::model::{
     Address, Event, InterventionSubmission, OverrunAuthorisation, PlanVersion, Saad, SaadAidType,
     Tariff,
 };
-use crate::domain::time::{Period, Stamp};
-use crate::domain::types::{AidType, EventKind, Household, SaadStatus, Siret, WorkerId, YearMonth};
-use crate::domain::ingest::Side;
+use crate::domain::time::Period;
+use crate::domain::types::{AidType, EventKind, Household, SaadStatus, Siret, YearMonth};
+use crate::storage::context_json;
 use crate::storage::context_pool::{ContextPool, ContextRequest, Named, NeighbourWindow};
 use crate::storage::rows;
+use crate::storage::rows::instant_from_text;
 use crate::storage::{
     AuditEntry, BatchPaymentRecord, BilledIntervention, CommitOutcome,
     DeliveryCommit, GroupWrite,
@@ -118,27 +119,6 @@ fn token_from_row(row: &DbRow) -> StoreResult<TokenRecord> {
     })
 }
 
-fn accepted_from_row(row: &DbRow) -> StoreResult<AcceptedIntervention> {
-    let worker: Option<String> = get(row, "worker_id")?;
-    Ok(AcceptedIntervention {
-        saad_siret: get(row, "saad_siret")?,
-        line_id: get(row, "line_id")?,
-        beneficiary_id: get(row, "beneficiary_id")?,
-        worker_id: worker
-            .map(|w| WorkerId::parse(&w).map_err(|e| StoreError::corrupt(e.message)))
-            .transpose()?,
-        period: Period {
-            start: get_ts(row, "counted_start")?,
-            end: get_ts(row, "counted_end")?,
-        },
-        shared_time: get(row, "shared_time")?,
-        plan_ref: get(row, "plan_ref")?,
-        sequence: get(row, "sequence")?,
-        rounded_minutes: get(row, "rounded_minutes")?,
-        corrected: get(row, "corrected")?,
-    })
-}
-
 fn invoice_from_row(row: &DbRow) -> StoreResult<InvoiceRecord> {
     let kind = match get::<String>(row, "kind")?.as_str() {
         "proforma" => InvoiceKind::Proforma,
@@ -216,17 +196,6 @@ fn month_intervention_from_json(row: MonthRow<'_>) -> StoreResult<MonthIntervent
     })
 }
 
-/// An instant as SQLite stores it: the fixed-width text read in place, any
-/// other RFC 3339 text through chrono's parser.
-fn instant_from_text(text: &str) -> StoreResult<DateTime<Utc>> {
-    if let Some(instant) = fixed_width_instant(text.as_bytes()) {
-        return Ok(instant);
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| StoreError::corrupt(format!("instant '{text}'")))
-}
-
 /// The instant in column `index`: native `timestamptz` on PostgreSQL; on
 /// SQLite the fixed-width text it stores (`2024-01-12T08:00:00.000000Z`),
 /// read in place, any other RFC 3339 text through chrono's parser.
@@ -235,39 +204,6 @@ fn instant_at(row: &DbRow, index: usize) -> StoreResult<DateTime<Utc>> {
         return Ok(row.try_get::<DateTime<Utc>, _>(index)?);
     }
     instant_from_text(row.try_get(index)?)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (exactly), or `None`.
-fn fixed_width_instant(text: &[u8]) -> Option<DateTime<Utc>> {
-    fn number(digits: &[u8]) -> Option<u32> {
-        digits.iter().try_fold(0u32, |n, d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        })
-    }
-    if text.len() != 27
-        || text.get(4) != Some(&b'-')
-        || text.get(7) != Some(&b'-')
-        || text.get(10) != Some(&b'T')
-        || text.get(13) != Some(&b':')
-        || text.get(16) != Some(&b':')
-        || text.get(19) != Some(&b'.')
-        || text.get(26) != Some(&b'Z')
-    {
-        return None;
-    }
-    let field = |from: usize, to: usize| text.get(from..to).and_then(number);
-    let date = NaiveDate::from_ymd_opt(
-        i32::try_from(field(0, 4)?).ok()?,
-        field(5, 7)?,
-        field(8, 10)?,
-    )?;
-    let time = chrono::NaiveTime::from_hms_micro_opt(
-        field(11, 13)?,
-        field(14, 16)?,
-        field(17, 19)?,
-        field(20, 26)?,
-    )?;
-    Some(date.and_time(time).and_utc())
 }
 
 async fn saad_on(conn: &mut Conn, financer_id: &str, siret: &str) -> StoreResult<Option<Saad>> {
@@ -427,7 +363,7 @@ impl BackendStore {
     /// Applies this backend's embedded migrations.
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        self.after_migrate().await
     }
 
     pub(crate) async fn upsert_saad(&self, saad: &Saad, now: DateTime<Utc>) -> StoreResult<Upsert> {
@@ -1352,14 +1288,6 @@ async fn events_on<'a>(
     rows.iter().map(event_from_row).collect()
 }
 
-fn alias_from_row(row: &DbRow) -> StoreResult<BeneficiaryAlias> {
-    Ok(BeneficiaryAlias {
-        plan_ref: get(row, "plan_ref")?,
-        alias_id: get(row, "alias_id")?,
-        beneficiary_id: get(row, "beneficiary_id")?,
-    })
-}
-
 /// The audit row insert, for the pool or an open transaction.
 fn audit_insert<'q>(
     financer_id: &'q str,
@@ -1388,9 +1316,6 @@ pub struct IngestTx {
     /// them (a group of deliveries would otherwise read them twice each).
     /// Forgotten when a savepoint is rolled back.
     high_water: Option<HighWater>,
-    /// Whether a SAAD has raw stamps in the legacy `raw_stamps` table (an
-    /// append-only table nothing writes any more: true stays true).
-    legacy_raw: BTreeMap<String, bool>,
     /// Interventions written so far (released savepoints included).
     written: u64,
     /// `written` when the current savepoint was opened.
@@ -1459,123 +1384,39 @@ impl IngestTx {
             .ok_or_else(|| StoreError::other("a delivery is not covered by its own context load"))
     }
 
-    /// The contexts of several deliveries, read with the statements of one
-    /// (the union of their keys) into a [`ContextPool`], which gives each
-    /// delivery exactly what [`Self::load_context`] of that delivery alone
-    /// would return now (see `storage::context_pool`).
+    /// The contexts of several deliveries, read in ONE statement into a
+    /// [`ContextPool`], which gives each delivery exactly what
+    /// [`Self::load_context`] of that delivery alone would return now (see
+    /// `storage::context_pool`).
+    ///
+    /// The statement reads what the checks of the deliveries may look at,
+    /// each table's rows as one JSON value (`json_rows!`): the SAADs, the
+    /// aliases the SAADs recorded under the beneficiary ids the lines name,
+    /// the plans named (directly or through those aliases) and the plans of
+    /// these SAADs for the beneficiaries named, the aliases of those plans,
+    /// the events of their beneficiaries, the raw sides and current version
+    /// of each (SAAD, line id), the current interventions of those
+    /// beneficiaries (any SAAD) and of the lines' (SAAD, worker)s around the
+    /// deliveries' stamps, and the highest version id and sequence. One
+    /// statement instead of a dozen: on PostgreSQL one round trip, on SQLite
+    /// one hand-off from sqlx's worker thread instead of one per statement
+    /// and per row. The lists only widen what is read (a SAAD's alias under
+    /// an id another SAAD's line names, say); the pool's split repeats each
+    /// delivery's own filters.
     pub async fn load_pool(&mut self, requests: &[ContextRequest<'_>]) -> StoreResult<ContextPool> {
         let financer = self.financer_id.clone();
-        let conn: &mut Conn = &mut self.tx;
-        let mut pool = ContextPool::default();
         let named: Vec<Named<'_>> = requests.iter().map(|r| Named::of(r.lines)).collect();
-        let all_saads: BTreeSet<&str> = requests.iter().map(|r| r.saad_siret).collect();
-        let saad_list = list_param(all_saads.iter().copied())?;
-        pool.note_saads(all_saads.iter().copied());
-        pool.set_saads(saads_on(conn, &financer, &all_saads).await?);
-        let all_named_beneficiaries: BTreeSet<&str> =
+        let saads: BTreeSet<&str> = requests.iter().map(|r| r.saad_siret).collect();
+        let beneficiaries: BTreeSet<&str> =
             named.iter().flat_map(|n| n.beneficiaries.iter().copied()).collect();
-
-        // Aliases these SAADs recorded under the ids the lines name.
-        let alias_rows = sqlx::query(concat!(
-            "SELECT saad_siret, plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
-             WHERE financer_id = $1 AND ",
-            in_list!("saad_siret", "$2"),
-            " AND ",
-            in_list!("alias_id", "$3")
-        ))
-        .bind(&financer)
-        .bind(saad_list.clone())
-        .bind(list_param(all_named_beneficiaries.iter().copied())?)
-        .fetch_all(&mut *conn)
-        .await?;
-        pool.note_alias_ids(all_named_beneficiaries.iter().copied());
-        for row in &alias_rows {
-            pool.add_named_alias(&get::<String>(row, "saad_siret")?, alias_from_row(row)?);
-        }
-        // Per delivery: the plans it names (directly or through an alias) and
-        // the beneficiaries it names (directly or through an alias).
-        let mut all_plan_refs: BTreeSet<String> = BTreeSet::new();
-        let mut all_beneficiaries: BTreeSet<String> = BTreeSet::new();
-        for (r, n) in requests.iter().zip(&named) {
-            let (plans, beneficiaries) = pool.resolve(r.saad_siret, n);
-            all_plan_refs.extend(plans.into_iter().map(str::to_owned));
-            all_beneficiaries.extend(beneficiaries.into_iter().map(str::to_owned));
-        }
-
-        // Plans named, and plans ever assigned to one of these SAADs for the
-        // beneficiaries named (each delivery keeps those of its own SAAD).
-        let plan_rows = sqlx::query(concat!(
-            "SELECT plan_ref, version, beneficiary_id, saad_siret, aid_type, gir, household, valid_from, valid_to, \
-             monthly_minutes, hourly_rate, participation_rate, coverage_rate, monthly_amount, respite_exemption, \
-             household_ref FROM plan_versions WHERE financer_id = $1 AND plan_ref IN (",
-            "SELECT value FROM ",
-            list_rows!("$2"),
-            " UNION SELECT p.plan_ref FROM ",
-            list_rows!("$4"),
-            " CROSS JOIN plan_versions p WHERE p.financer_id = $1 AND p.beneficiary_id = j.value AND ",
-            in_list!("p.saad_siret", "$3"),
-            ") ORDER BY plan_ref, version"
-        ))
-        .bind(&financer)
-        .bind(list_param(all_plan_refs.iter().map(String::as_str))?)
-        .bind(saad_list.clone())
-        .bind(list_param(all_beneficiaries.iter().map(String::as_str))?)
-        .fetch_all(&mut *conn)
-        .await?;
-        pool.note_plan_query(
-            all_plan_refs.iter().map(String::as_str),
-            all_beneficiaries.iter().map(String::as_str),
-        );
-        for row in &plan_rows {
-            pool.add_plan(plan_from_row(row)?);
-        }
-        let mut all_context_plan_refs: BTreeSet<String> = BTreeSet::new();
-        let mut all_plan_beneficiaries: BTreeSet<String> = BTreeSet::new();
-        // Per delivery with a window: the beneficiaries whose neighbours it reads.
-        let mut searched: BTreeSet<String> = BTreeSet::new();
-        let mut span: Option<NeighbourWindow> = None;
-        for (r, n) in requests.iter().zip(&named) {
-            let (plans, beneficiaries) = pool.resolve(r.saad_siret, n);
-            let refs = pool.context_plan_refs(r.saad_siret, &plans, &beneficiaries);
-            let planned = pool.plan_beneficiaries(&refs);
-            if let Some(window) = NeighbourWindow::of(r.lines) {
-                span = Some(span.map_or(window, |s| s.union(window)));
-                searched.extend(beneficiaries.iter().chain(&planned).map(|b| (*b).to_owned()));
-            }
-            all_context_plan_refs.extend(refs.into_iter().map(str::to_owned));
-            all_plan_beneficiaries.extend(planned.into_iter().map(str::to_owned));
-        }
-
-        let alias_rows = sqlx::query(concat!(
-            "SELECT saad_siret, plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
-             WHERE financer_id = $1 AND ",
-            in_list!("saad_siret", "$2"),
-            " AND ",
-            in_list!("plan_ref", "$3"),
-            " ORDER BY plan_ref, alias_id"
-        ))
-        .bind(&financer)
-        .bind(saad_list.clone())
-        .bind(list_param(all_context_plan_refs.iter().map(String::as_str))?)
-        .fetch_all(&mut *conn)
-        .await?;
-        pool.note_context_plan_refs(all_context_plan_refs.iter().map(String::as_str));
-        for row in &alias_rows {
-            pool.add_plan_alias(&get::<String>(row, "saad_siret")?, alias_from_row(row)?);
-        }
-        for event in events_on(conn, &financer, all_plan_beneficiaries.iter().map(String::as_str)).await? {
-            pool.add_event(event);
-        }
-        pool.note_event_beneficiaries(all_plan_beneficiaries.iter().map(String::as_str));
-
-        // Priors: raw sides and current accepted version of each line id (its
-        // SAAD). Raw sides are columns of the version row that first brought
-        // them; sides stored before that schema change are in `raw_stamps`.
-        // (SAAD, line id) pairs as one list of SIRET (14 digits) followed by
-        // the line id: each pair is one probe of the (SAAD, line id) index.
-        // Two lists (`saad_siret = ANY(…) AND line_id IN (…)`) made
-        // PostgreSQL's planner scan every version row.
+        let plans: BTreeSet<&str> = named.iter().flat_map(|n| n.plans.iter().copied()).collect();
+        // (SAAD, id) pairs as one list of SIRET (14 digits) followed by the
+        // id: each pair is one probe of a (SAAD, id) index. Two lists
+        // (`saad_siret = ANY(…) AND line_id IN (…)`) made PostgreSQL's
+        // planner scan every version row.
         let mut line_keys: BTreeSet<String> = BTreeSet::new();
+        let mut workers: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let mut span: Option<NeighbourWindow> = None;
         for (r, n) in requests.iter().zip(&named) {
             if r.saad_siret.len() != 14 {
                 return Err(StoreError::other(format!(
@@ -1584,164 +1425,198 @@ impl IngestTx {
                 )));
             }
             line_keys.extend(n.line_ids.iter().map(|l| format!("{}{l}", r.saad_siret)));
-            pool.note_line_ids(r.saad_siret, n.line_ids.iter().copied());
-        }
-        let line_key_list = list_param(line_keys.iter().map(String::as_str))?;
-        // Legacy sides (the `raw_stamps` table) are older than any side on a
-        // version row: first.
-        for saad in &all_saads {
-            let legacy_raw = match self.legacy_raw.get(*saad) {
-                Some(known) => *known,
-                None => {
-                    let found: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM raw_stamps WHERE financer_id = $1 AND saad_siret = $2)",
-                    )
-                    .bind(&financer)
-                    .bind(*saad)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    self.legacy_raw.insert((*saad).to_owned(), found);
-                    found
-                }
-            };
-            if !legacy_raw {
-                continue;
-            }
-            let lines: BTreeSet<&str> = requests
-                .iter()
-                .zip(&named)
-                .filter(|(r, _)| r.saad_siret == *saad)
-                .flat_map(|(_, n)| n.line_ids.iter().copied())
-                .collect();
-            let legacy_rows = sqlx::query(concat!(
-                "SELECT line_id, side, stamp, received_at FROM raw_stamps \
-                 WHERE financer_id = $1 AND saad_siret = $2 AND ",
-                in_set!("line_id", "$3")
-            ))
-            .bind(&financer)
-            .bind(*saad)
-            .bind(list_param(lines.iter().copied())?)
-            .fetch_all(&mut *conn)
-            .await?;
-            for row in &legacy_rows {
-                let line_id: String = get(row, "line_id")?;
-                pool.add_raw(
-                    saad,
-                    &line_id,
-                    RawStamp {
-                        side: rows::parse_side(&get::<String>(row, "side")?)?,
-                        stamp: Stamp::parse(&get::<String>(row, "stamp")?)
-                            .map_err(|e| StoreError::corrupt(e.to_string()))?,
-                        received_at: get_ts(row, "received_at")?,
-                    },
-                );
-            }
-        }
-        let version_raw_rows = sqlx::query(concat!(
-            "SELECT v.id, v.saad_siret, v.line_id, v.raw_start, v.raw_start_received_at, v.raw_end, \
-             v.raw_end_received_at FROM ",
-            list_rows!("$2"),
-            " CROSS JOIN intervention_versions v \
-             WHERE v.financer_id = $1 AND v.saad_siret = substr(j.value, 1, 14) \
-             AND v.line_id = substr(j.value, 15) AND (v.raw_start IS NOT NULL OR v.raw_end IS NOT NULL)"
-        ))
-        .bind(&financer)
-        .bind(line_key_list.clone())
-        .fetch_all(&mut *conn)
-        .await?;
-        // Oldest version first (the first reception is the evidence), sorted
-        // here: an `ORDER BY id` lets PostgreSQL's planner walk the primary
-        // key of every version instead of the (saad, line_id) index.
-        let mut version_raw_rows = version_raw_rows
-            .into_iter()
-            .map(|row| Ok((get::<i64>(&row, "id")?, row)))
-            .collect::<StoreResult<Vec<_>>>()?;
-        version_raw_rows.sort_by_key(|(id, _)| *id);
-        for (_, row) in &version_raw_rows {
-            let saad: String = get(row, "saad_siret")?;
-            let line_id: String = get(row, "line_id")?;
-            for (side, stamp, received) in [
-                (Side::Start, "raw_start", "raw_start_received_at"),
-                (Side::End, "raw_end", "raw_end_received_at"),
-            ] {
-                if let (Some(stamp), Some(received_at)) =
-                    (get::<Option<String>>(row, stamp)?, get_ts_opt(row, received)?)
-                {
-                    let stamp = Stamp::parse(&stamp).map_err(|e| StoreError::corrupt(e.to_string()))?;
-                    pool.add_raw(&saad, &line_id, RawStamp { side, stamp, received_at });
-                }
-            }
-        }
-        let current_rows = sqlx::query(concat!(
-            "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
-             c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected, c.fingerprint FROM ",
-            list_rows!("$2"),
-            " CROSS JOIN current_interventions c \
-             WHERE c.financer_id = $1 AND c.saad_siret = substr(j.value, 1, 14) \
-             AND c.line_id = substr(j.value, 15)"
-        ))
-        .bind(&financer)
-        .bind(line_key_list)
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &current_rows {
-            pool.add_current(accepted_from_row(row)?, get::<Option<String>>(row, "fingerprint")?);
-        }
-
-        // Neighbours: accepted interventions of the same beneficiaries (any
-        // SAAD) or the same workers of the delivery's SAAD around its stamps.
-        let mut workers: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for (r, n) in requests.iter().zip(&named) {
-            if NeighbourWindow::of(r.lines).is_some() {
+            if let Some(window) = NeighbourWindow::of(r.lines) {
+                span = Some(span.map_or(window, |s| s.union(window)));
                 workers.entry(r.saad_siret).or_default().extend(n.workers.iter().copied());
             }
         }
-        if let Some(span) = span {
-            // Workers are scoped by SAAD: one list of SIRET (14 digits)
-            // followed by the worker id, so that each (SAAD, worker) is one
-            // probe of the worker index (`saad_siret IN (list)` made SQLite
-            // read every intervention of the SAAD instead).
-            let worker_keys: BTreeSet<String> = workers
-                .iter()
-                .flat_map(|(saad, ids)| ids.iter().map(move |w| format!("{saad}{w}")))
-                .collect();
-            // The lists drive: one index range per beneficiary (any SAAD)
-            // and per (SAAD, worker); UNION reads an intervention found
-            // both ways once.
-            let found = sqlx::query(concat!(
-                "SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
-                 c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
-                list_rows!("$4"),
-                " CROSS JOIN current_interventions c \
-                 WHERE c.financer_id = $1 AND c.beneficiary_id = j.value AND c.counted_start >= $5 \
-                 AND c.counted_start < $3 AND c.counted_end > $2 \
-                 UNION \
-                 SELECT c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
-                 c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected FROM ",
-                list_rows!("$6"),
-                " CROSS JOIN current_interventions c \
-                 WHERE c.financer_id = $1 AND c.saad_siret = substr(j.value, 1, 14) \
-                 AND c.worker_id = substr(j.value, 15) \
-                 AND c.counted_start >= $5 AND c.counted_start < $3 AND c.counted_end > $2"
-            ))
-            .bind(&financer)
-            .bind(ts(span.low))
-            .bind(ts(span.high))
-            .bind(list_param(searched.iter().map(String::as_str))?)
-            .bind(ts(span.earliest_start))
-            .bind(list_param(worker_keys.iter().map(String::as_str))?)
-            .fetch_all(&mut *conn)
-            .await?;
-            for row in &found {
-                pool.add_neighbour(accepted_from_row(row)?);
-            }
-        }
-        pool.note_neighbour_query(searched.iter().map(String::as_str), &workers, span);
+        let worker_keys: BTreeSet<String> = workers
+            .iter()
+            .flat_map(|(saad, ids)| ids.iter().map(move |w| format!("{saad}{w}")))
+            .collect();
+        let row = sqlx::query(concat!(
+            "WITH named_aliases AS (SELECT saad_siret, plan_ref, alias_id, beneficiary_id FROM beneficiary_aliases \
+             WHERE financer_id = $1 AND ", in_list!("saad_siret", "$2"), " AND ", in_list!("alias_id", "$3"), "), \
+             plan_keys AS (SELECT value AS plan_ref FROM ", list_rows!("$4"),
+            " UNION SELECT plan_ref FROM named_aliases), \
+             beneficiary_keys AS (SELECT value AS beneficiary_id FROM ", list_rows!("$3"),
+            " UNION SELECT beneficiary_id FROM named_aliases), \
+             plans AS (SELECT * FROM plan_versions WHERE financer_id = $1 AND plan_ref IN (\
+             SELECT plan_ref FROM plan_keys UNION SELECT p.plan_ref FROM beneficiary_keys b \
+             CROSS JOIN plan_versions p WHERE p.financer_id = $1 AND p.beneficiary_id = b.beneficiary_id \
+             AND ", in_list!("p.saad_siret", "$2"), ")), \
+             plan_beneficiaries AS (SELECT DISTINCT beneficiary_id FROM plans), \
+             searched AS (SELECT beneficiary_id FROM beneficiary_keys \
+             UNION SELECT beneficiary_id FROM plan_beneficiaries) \
+             SELECT ",
+            json_rows!(
+                "s.siret, s.name, s.iban, s.bic, s.declarative, s.finess, s.legal_category, s.account_holder, \
+                 s.address_line1, s.address_postcode, s.address_city, s.address_country",
+                concat!("FROM saads s WHERE s.financer_id = $1 AND ", in_list!("s.siret", "$2"))
+            ),
+            ", ",
+            json_rows!(
+                "a.siret, a.aid_type, a.status",
+                concat!("FROM saad_aid_types a WHERE a.financer_id = $1 AND ", in_list!("a.siret", "$2"))
+            ),
+            ", ",
+            json_rows!(
+                concat!("t.siret, t.aid_type, t.valid_from, t.valid_to, ", dec_text!("t.hourly_rate")),
+                concat!("FROM saad_tariffs t WHERE t.financer_id = $1 AND ", in_list!("t.siret", "$2"))
+            ),
+            ", ",
+            json_rows!(
+                "n.saad_siret, n.plan_ref, n.alias_id, n.beneficiary_id",
+                "FROM named_aliases n"
+            ),
+            ", ",
+            json_rows!(
+                concat!(
+                    "p.plan_ref, p.version, p.beneficiary_id, p.saad_siret, p.aid_type, p.gir, p.household, \
+                     p.valid_from, p.valid_to, p.monthly_minutes, ", dec_text!("p.hourly_rate"), ", ",
+                    dec_text!("p.participation_rate"), ", ", dec_text!("p.coverage_rate"), ", ",
+                    dec_text!("p.monthly_amount"), ", p.respite_exemption, p.household_ref"
+                ),
+                "FROM plans p"
+            ),
+            ", ",
+            json_rows!(
+                "a.saad_siret, a.plan_ref, a.alias_id, a.beneficiary_id",
+                concat!(
+                    "FROM beneficiary_aliases a WHERE a.financer_id = $1 AND ", in_list!("a.saad_siret", "$2"),
+                    " AND a.plan_ref IN (SELECT plan_ref FROM plans)"
+                )
+            ),
+            ", ",
+            json_rows!(
+                "e.beneficiary_id, e.kind, e.start_date, e.end_date, e.note",
+                "FROM events e WHERE e.financer_id = $1 AND e.beneficiary_id IN (SELECT beneficiary_id FROM plan_beneficiaries)"
+            ),
+            ", ",
+            json_rows!(
+                "r.saad_siret, r.line_id, r.side, r.stamp, r.received_at",
+                concat!(
+                    "FROM ", list_rows!("$5"), " CROSS JOIN raw_stamps r WHERE r.financer_id = $1 \
+                     AND r.saad_siret = substr(j.value, 1, 14) AND r.line_id = substr(j.value, 15)"
+                )
+            ),
+            ", ",
+            json_rows!(
+                "v.id, v.saad_siret, v.line_id, v.raw_start, v.raw_start_received_at, v.raw_end, v.raw_end_received_at",
+                concat!(
+                    "FROM ", list_rows!("$5"), " CROSS JOIN intervention_versions v WHERE v.financer_id = $1 \
+                     AND v.saad_siret = substr(j.value, 1, 14) AND v.line_id = substr(j.value, 15) \
+                     AND (v.raw_start IS NOT NULL OR v.raw_end IS NOT NULL)"
+                )
+            ),
+            ", ",
+            json_rows!(
+                "c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
+                 c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected, c.fingerprint",
+                concat!(
+                    "FROM ", list_rows!("$5"), " CROSS JOIN current_interventions c WHERE c.financer_id = $1 \
+                     AND c.saad_siret = substr(j.value, 1, 14) AND c.line_id = substr(j.value, 15)"
+                )
+            ),
+            ", ",
+            // Neighbours: accepted interventions of the beneficiaries (any
+            // SAAD) or the workers of the lines' SAADs around the stamps. An
+            // accepted period is at most 24 h long (R1), so one that ends
+            // after `$7` starts after `$9`: a bounded index range. The lists
+            // drive (one index range per beneficiary and per (SAAD,
+            // worker)); UNION reads an intervention found both ways once.
+            json_rows!(
+                "c.saad_siret, c.line_id, c.beneficiary_id, c.worker_id, c.counted_start, c.counted_end, \
+                 c.shared_time, c.plan_ref, c.sequence, c.rounded_minutes, c.corrected, c.fingerprint",
+                concat!(
+                    "FROM (SELECT c.* FROM searched b CROSS JOIN current_interventions c \
+                     WHERE c.financer_id = $1 AND c.beneficiary_id = b.beneficiary_id AND c.counted_start >= $9 \
+                     AND c.counted_start < $8 AND c.counted_end > $7 \
+                     UNION SELECT c.* FROM ", list_rows!("$6"), " CROSS JOIN current_interventions c \
+                     WHERE c.financer_id = $1 AND c.saad_siret = substr(j.value, 1, 14) \
+                     AND c.worker_id = substr(j.value, 15) \
+                     AND c.counted_start >= $9 AND c.counted_start < $8 AND c.counted_end > $7) c"
+                )
+            ),
+            ", CAST(COALESCE((SELECT MAX(id) FROM intervention_versions), 0) AS BIGINT), \
+             CAST(COALESCE((SELECT MAX(sequence) FROM intervention_versions WHERE financer_id = $1), 0) AS BIGINT)"
+        ))
+        .bind(&financer)
+        .bind(list_param(saads.iter().copied())?)
+        .bind(list_param(beneficiaries.iter().copied())?)
+        .bind(list_param(plans.iter().copied())?)
+        .bind(list_param(line_keys.iter().map(String::as_str))?)
+        .bind(list_param(worker_keys.iter().map(String::as_str))?)
+        .bind(span.map(|w| ts(w.low)))
+        .bind(span.map(|w| ts(w.high)))
+        .bind(span.map(|w| ts(w.earliest_start)))
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let section = |index: usize| -> StoreResult<String> { Ok(row.try_get::<String, _>(index)?) };
 
-        pool.next_sequence = high_water(conn, &financer, &mut self.high_water)
-            .await?
-            .max_sequence
-            + 1;
+        let mut pool = ContextPool::default();
+        pool.note_saads(saads.iter().copied());
+        pool.set_saads(context_json::saads(&section(0)?, &section(1)?, &section(2)?)?);
+        pool.note_alias_ids(beneficiaries.iter().copied());
+        let named_aliases = context_json::aliases(&section(3)?)?;
+        let mut loaded_plans: BTreeSet<String> = plans.iter().map(|p| (*p).to_owned()).collect();
+        let mut loaded_beneficiaries: BTreeSet<String> =
+            beneficiaries.iter().map(|b| (*b).to_owned()).collect();
+        for (saad, alias) in named_aliases {
+            loaded_plans.insert(alias.plan_ref.clone());
+            loaded_beneficiaries.insert(alias.beneficiary_id.clone());
+            pool.add_named_alias(&saad, alias);
+        }
+        pool.note_plan_query(
+            loaded_plans.iter().map(String::as_str),
+            loaded_beneficiaries.iter().map(String::as_str),
+        );
+        let plan_rows = context_json::plans(&section(4)?)?;
+        let context_plans: BTreeSet<String> = plan_rows.iter().map(|p| p.plan_ref.clone()).collect();
+        let plan_beneficiaries: BTreeSet<String> =
+            plan_rows.iter().map(|p| p.beneficiary_id.clone()).collect();
+        for plan in plan_rows {
+            pool.add_plan(plan);
+        }
+        pool.note_context_plan_refs(context_plans.iter().map(String::as_str));
+        for (saad, alias) in context_json::aliases(&section(5)?)? {
+            pool.add_plan_alias(&saad, alias);
+        }
+        for event in context_json::events(&section(6)?)? {
+            pool.add_event(event);
+        }
+        pool.note_event_beneficiaries(plan_beneficiaries.iter().map(String::as_str));
+        for (r, n) in requests.iter().zip(&named) {
+            pool.note_line_ids(r.saad_siret, n.line_ids.iter().copied());
+        }
+        // Legacy sides (the `raw_stamps` table) are older than any side on a
+        // version row: first. The first reception of a side is the evidence.
+        let legacy = context_json::legacy_raw(&section(7)?)?;
+        for (saad, line_id, stamp) in legacy.into_iter().chain(context_json::version_raw(&section(8)?)?) {
+            pool.add_raw(&saad, &line_id, stamp);
+        }
+        for (accepted, fingerprint) in context_json::current(&section(9)?)? {
+            pool.add_current(accepted, fingerprint);
+        }
+        for (neighbour, _) in context_json::current(&section(10)?)? {
+            pool.add_neighbour(neighbour);
+        }
+        let searched: BTreeSet<&str> = if span.is_some() {
+            loaded_beneficiaries
+                .iter()
+                .chain(&plan_beneficiaries)
+                .map(String::as_str)
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        pool.note_neighbour_query(searched.iter().copied(), &workers, span);
+        let known = HighWater {
+            max_id: row.try_get(11)?,
+            max_sequence: row.try_get(12)?,
+        };
+        let high = *self.high_water.get_or_insert(known);
+        pool.next_sequence = high.max_sequence + 1;
         Ok(pool)
     }
 

@@ -34,13 +34,6 @@ macro_rules! in_list {
     };
 }
 
-/// Same as [`in_list!`] on SQLite (already a subquery).
-macro_rules! in_set {
-    ($column:literal, $param:literal) => {
-        in_list!($column, $param)
-    };
-}
-
 /// The rows of a list parameter as a table `j` with one column `value`,
 /// to drive a join: `FROM list_rows!("$2") CROSS JOIN t WHERE t.c = j.value`.
 /// SQLite keeps the order of a CROSS JOIN, so the list is read first and
@@ -50,6 +43,29 @@ macro_rules! in_set {
 macro_rules! list_rows {
     ($param:literal) => {
         concat!("json_each(", $param, ") AS j")
+    };
+}
+
+/// The rows of a subquery as ONE value: a JSON array of rows, each a JSON
+/// array of the columns `$cols` (in order), from `$from` (`FROM … WHERE …`).
+/// sqlx's SQLite driver hands each row from its worker thread through a
+/// channel: one value instead of many rows (see `IngestTx::load_pool`).
+macro_rules! json_rows {
+    ($cols:expr, $from:expr) => {
+        concat!(
+            "(SELECT json_group_array(json_array(",
+            $cols,
+            ")) ",
+            $from,
+            ")"
+        )
+    };
+}
+
+/// A decimal column as JSON text (SQLite stores decimals as text already).
+macro_rules! dec_text {
+    ($col:literal) => {
+        $col
     };
 }
 
@@ -105,6 +121,12 @@ impl SqliteStore {
         })
     }
 
+    /// Nothing to do after the migrations (SQLite's planner needs no
+    /// statistics for the ingestion queries, see docs/storage.md).
+    async fn after_migrate(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// The pool (tests use it to try raw SQL against the schema).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -119,7 +141,6 @@ impl SqliteStore {
             tx: self.begin_write().await?,
             financer_id: self.financer_id.clone(),
             high_water: None,
-            legacy_raw: BTreeMap::new(),
             written: 0,
             written_at_savepoint: 0,
             after_commit: None,

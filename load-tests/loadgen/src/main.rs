@@ -410,6 +410,10 @@ impl Database {
     }
 
     async fn drop_it(self) {
+        if std::env::var_os("SAADGW_LOAD_KEEP").is_some() {
+            eprintln!("  kept database: {}", self.url);
+            return;
+        }
         if let Some((admin_url, name)) = self.pg_admin {
             if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
                 let _ = admin
