@@ -77,26 +77,73 @@ pub struct PgStore {
     stats: std::sync::Arc<StatsRefresh>,
 }
 
-/// Keeps the planner's statistics of the ingestion tables current.
+/// Keeps the planner's statistics of the tables the hot paths read current.
 ///
-/// The priors and neighbours queries of every delivery look rows up by
-/// (SAAD, line id) and (beneficiary, start). With statistics that predate
-/// the table's growth, PostgreSQL believes a SAAD has a handful of rows and
+/// Every delivery looks rows up by (SAAD, line id), (beneficiary, start),
+/// plan and alias. With statistics that predate a table's growth (or none:
+/// a fresh database), PostgreSQL believes a SAAD has a handful of rows and
 /// reads all of them instead of probing the index: seen in the load test,
-/// 14–700 ms per query at 250 000 rows instead of 2 ms, growing with the
-/// data. Autovacuum normally re-analyses, but it may be off or lag behind a
-/// bulk load, so the gateway runs `ANALYZE` itself once the rows it stored
-/// since the last one reach a tenth of what was there (at least 1 000;
-/// counted from the tables' size when the store is migrated or opened).
+/// 14–700 ms per query at 250 000 rows instead of 2 ms, and 19 s per
+/// 2 000-line part of a large file on tables never analysed. Autovacuum
+/// normally re-analyses, but it may be off (as on the development machine)
+/// or lag behind a bulk load, so the gateway analyses these tables itself,
+/// by autovacuum's rule: a table whose rows changed since its last analysis
+/// (by any process: `pg_stat_user_tables.n_mod_since_analyze`) more than
+/// 200 + 10 % of its size, or that was never analysed. The check runs every
+/// [`STATS_CHECK_EVERY`] and at once after this process stored
+/// [`ANALYZE_MIN_ROWS`] interventions; one check at a time per process.
 #[derive(Debug, Default)]
 struct StatsRefresh {
+    /// Interventions stored since the last check.
     since: std::sync::atomic::AtomicU64,
-    base: std::sync::atomic::AtomicU64,
-    running: std::sync::atomic::AtomicBool,
+    /// Wakes the checker early.
+    nudge: tokio::sync::Notify,
 }
 
-/// Fewest stored interventions between two `ANALYZE`s.
+/// Stored interventions that make the statistics check run at once.
 const ANALYZE_MIN_ROWS: u64 = 1_000;
+
+/// How often the statistics check runs otherwise.
+const STATS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The tables whose statistics the gateway keeps (a fixed list: their names
+/// are written into the `ANALYZE` statement).
+const KEPT_TABLES: [&str; 9] = [
+    "intervention_versions",
+    "current_interventions",
+    "receipts",
+    "plan_versions",
+    "beneficiary_aliases",
+    "events",
+    "saads",
+    "saad_aid_types",
+    "saad_tariffs",
+];
+
+/// Analyses the kept tables that need it (see [`StatsRefresh`]); returns
+/// their names.
+async fn refresh_statistics(pool: &PgPool) -> StoreResult<Vec<String>> {
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT s.relname::text FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+         WHERE s.schemaname = current_schema() AND s.relname = ANY($1) AND s.n_mod_since_analyze > 0 \
+         AND (c.reltuples < 0 OR s.n_mod_since_analyze >= 200 + c.reltuples / 10) ORDER BY 1",
+    )
+    .bind(KEPT_TABLES.as_slice())
+    .fetch_all(pool)
+    .await?;
+    let names: Vec<&str> = KEPT_TABLES
+        .iter()
+        .copied()
+        .filter(|t| stale.iter().any(|s| s == t))
+        .collect();
+    if !names.is_empty() {
+        sqlx::query(&format!("ANALYZE {}", names.join(", ")))
+            .execute(pool)
+            .await?;
+        tracing::debug!(tables = ?names, "tables analysed");
+    }
+    Ok(stale)
+}
 
 impl PgStore {
     /// What an ingestion transaction calls after its commit: counts the
@@ -106,37 +153,33 @@ impl PgStore {
         std::sync::Arc::new(move |rows| store.note_stored(rows))
     }
 
-    /// Counts `rows` interventions stored; starts a background `ANALYZE` of
-    /// the ingestion tables when enough accumulated (see [`StatsRefresh`]).
+    /// Counts `rows` interventions stored; wakes the statistics check when
+    /// enough accumulated (see [`StatsRefresh`]).
     pub(crate) fn note_stored(&self, rows: u64) {
         use std::sync::atomic::Ordering;
         let since = self.stats.since.fetch_add(rows, Ordering::Relaxed) + rows;
-        let base = self.stats.base.load(Ordering::Relaxed);
-        if since < ANALYZE_MIN_ROWS.max(base / 10) {
-            return;
+        if since >= ANALYZE_MIN_ROWS {
+            self.stats.nudge.notify_one();
         }
-        if self.stats.running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let pool = self.pool.clone();
-        let stats = std::sync::Arc::clone(&self.stats);
+    }
+
+    /// The statistics check of this store, until the store is dropped.
+    fn keep_statistics(pool: PgPool, stats: std::sync::Weak<StatsRefresh>) {
         tokio::spawn(async move {
-            let taken = stats.since.swap(0, Ordering::AcqRel);
-            let result =
-                sqlx::query("ANALYZE intervention_versions, current_interventions, receipts")
-                    .execute(&pool)
-                    .await;
-            match result {
-                Ok(_) => {
-                    stats.base.fetch_add(taken, Ordering::Relaxed);
-                    tracing::debug!(rows = taken, "ingestion tables analysed");
+            loop {
+                let Some(keeper) = stats.upgrade() else {
+                    return;
+                };
+                let _ = tokio::time::timeout(STATS_CHECK_EVERY, keeper.nudge.notified()).await;
+                keeper.since.store(0, std::sync::atomic::Ordering::Relaxed);
+                drop(keeper);
+                if pool.is_closed() {
+                    return;
                 }
-                Err(error) => {
-                    stats.since.fetch_add(taken, Ordering::Relaxed);
-                    tracing::warn!(%error, "could not analyse the ingestion tables");
+                if let Err(error) = refresh_statistics(&pool).await {
+                    tracing::debug!(%error, "statistics check failed");
                 }
             }
-            stats.running.store(false, Ordering::Release);
         });
     }
 
@@ -148,35 +191,22 @@ impl PgStore {
             .acquire_timeout(config.acquire_timeout)
             .connect_with(options)
             .await?;
+        let stats: std::sync::Arc<StatsRefresh> = std::sync::Arc::default();
+        Self::keep_statistics(pool.clone(), std::sync::Arc::downgrade(&stats));
         Ok(Self {
             pool,
             financer_id: config.financer_id.clone(),
             group: super::group::GroupCommitter::default(),
             lock_timeout: config.busy_timeout,
-            stats: std::sync::Arc::default(),
+            stats,
         })
     }
 
-    /// After the migrations: the ingestion tables get planner statistics if
-    /// they never had any (a fresh or restored database: with none, the
-    /// planner probes a SAAD's rows through the (SAAD, month) index for
-    /// every line of a delivery, seen at 19 s per 2 000-line part), and the
-    /// refresh counts from the rows they hold.
+    /// After the migrations: the tables the hot paths read get planner
+    /// statistics if they never had any, or are out of date (see
+    /// [`StatsRefresh`]).
     async fn after_migrate(&self) -> StoreResult<()> {
-        const TUPLES: &str = "SELECT COALESCE(MIN(reltuples)::bigint, -1) FROM pg_class \
-                              WHERE oid IN ('intervention_versions'::regclass, 'current_interventions'::regclass)";
-        let mut tuples: i64 = sqlx::query_scalar(TUPLES).fetch_one(&self.pool).await?;
-        if tuples < 0 {
-            sqlx::query("ANALYZE intervention_versions, current_interventions, receipts")
-                .execute(&self.pool)
-                .await?;
-            tuples = sqlx::query_scalar(TUPLES).fetch_one(&self.pool).await?;
-        }
-        self.stats.base.store(
-            u64::try_from(tuples).unwrap_or(0),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        Ok(())
+        refresh_statistics(&self.pool).await.map(|_| ())
     }
 
     /// The pool (tests use it to try raw SQL against the schema).
@@ -191,10 +221,17 @@ impl PgStore {
     pub(crate) async fn begin_ingest(&self) -> StoreResult<IngestTx> {
         let mut tx = self.pool.begin().await?;
         // Wait for the lock no longer than a SQLite writer would (then 503).
-        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-            .bind(format!("{}ms", self.lock_timeout.as_millis()))
-            .execute(&mut *tx)
-            .await?;
+        // Generic plans for the ingestion statements: the context load is
+        // one statement of a dozen subqueries, whose planning cost more than
+        // its execution (about 2 ms) when PostgreSQL kept planning it anew
+        // for each group; its lists drive index probes whatever their length.
+        sqlx::query(
+            "SELECT set_config('lock_timeout', $1, true), \
+             set_config('plan_cache_mode', 'force_generic_plan', true)",
+        )
+        .bind(format!("{}ms", self.lock_timeout.as_millis()))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(rows::ingest_lock_key())
             .execute(&mut *tx)
