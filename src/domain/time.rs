@@ -10,7 +10,7 @@
 use std::fmt;
 
 use chrono::{
-    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc,
+    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc,
 };
 use chrono_tz::Europe::Paris;
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,19 @@ impl fmt::Display for Stamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Stamp::Offset(dt) => write!(f, "{}", dt.to_rfc3339()),
+            // What `%Y-%m-%dT%H:%M:%S` writes, without parsing a format
+            // string for every stamp stored (years outside 0–9999 go the
+            // long way).
+            Stamp::Local(naive) if (0..=9999).contains(&naive.year()) => write!(
+                f,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                naive.year(),
+                naive.month(),
+                naive.day(),
+                naive.hour(),
+                naive.minute(),
+                naive.second()
+            ),
             Stamp::Local(naive) => write!(f, "{}", naive.format("%Y-%m-%dT%H:%M:%S")),
         }
     }
@@ -201,6 +214,25 @@ pub fn to_paris_rfc3339(instant: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// R2 evidence: a raw stamp without offset is stored as its local
+        /// wall-clock text, exactly what `%Y-%m-%dT%H:%M:%S` writes, and reads
+        /// back as the same stamp.
+        #[test]
+        fn r2_a_local_stamp_is_stored_as_its_wall_clock_text(
+            seconds in -62_135_596_800i64..253_402_300_799i64,
+        ) {
+            let naive = DateTime::from_timestamp(seconds, 0)
+                .map(|t| t.naive_utc())
+                .ok_or_else(|| TestCaseError::fail("instant"))?;
+            let stamp = Stamp::Local(naive);
+            let text = stamp.to_string();
+            prop_assert_eq!(&text, &naive.format("%Y-%m-%dT%H:%M:%S").to_string());
+            prop_assert_eq!(Stamp::parse(&text).ok(), Some(stamp));
+        }
+    }
 
     fn local(text: &str) -> Stamp {
         Stamp::parse(text).unwrap()

@@ -75,6 +75,7 @@ pub struct PgStore {
     pub(crate) group: super::group::GroupCommitter,
     lock_timeout: std::time::Duration,
     stats: std::sync::Arc<StatsRefresh>,
+    legacy_raw: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Keeps the planner's statistics of the tables the hot paths read current.
@@ -199,6 +200,7 @@ impl PgStore {
             group: super::group::GroupCommitter::default(),
             lock_timeout: config.busy_timeout,
             stats,
+            legacy_raw: legacy_raw_unknown(),
         })
     }
 
@@ -240,6 +242,7 @@ impl PgStore {
             tx,
             financer_id: self.financer_id.clone(),
             high_water: None,
+            legacy_raw: self.legacy_raw.load(std::sync::atomic::Ordering::Relaxed),
             written: 0,
             written_at_savepoint: 0,
             after_commit: Some(self.after_commit_hook()),

@@ -363,6 +363,14 @@ impl BackendStore {
     /// Applies this backend's embedded migrations.
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
+        // Nothing writes the legacy `raw_stamps` table any more (migration
+        // 20261123000002; it refuses updates and deletes): empty now, empty
+        // for good, and the context load need not probe it for every line.
+        let legacy: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM raw_stamps)")
+            .fetch_one(&self.pool)
+            .await?;
+        self.legacy_raw
+            .store(legacy, std::sync::atomic::Ordering::Relaxed);
         self.after_migrate().await
     }
 
@@ -1316,6 +1324,8 @@ pub struct IngestTx {
     /// them (a group of deliveries would otherwise read them twice each).
     /// Forgotten when a savepoint is rolled back.
     high_water: Option<HighWater>,
+    /// Whether the legacy `raw_stamps` table holds rows (see `migrate`).
+    legacy_raw: bool,
     /// Interventions written so far (released savepoints included).
     written: u64,
     /// `written` when the current savepoint was opened.
@@ -1323,6 +1333,11 @@ pub struct IngestTx {
     /// Told how many interventions a successful commit stored (PostgreSQL:
     /// keeps the planner statistics current, see `PgStore::note_stored`).
     after_commit: Option<AfterCommit>,
+}
+
+/// Until `migrate` has looked, the legacy `raw_stamps` table is read.
+fn legacy_raw_unknown() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true))
 }
 
 /// See [`IngestTx::after_commit`].
@@ -1496,7 +1511,7 @@ impl IngestTx {
             json_rows!(
                 "r.saad_siret, r.line_id, r.side, r.stamp, r.received_at",
                 concat!(
-                    "FROM ", list_rows!("$5"), " CROSS JOIN raw_stamps r WHERE r.financer_id = $1 \
+                    "FROM ", list_rows!("$5"), " CROSS JOIN raw_stamps r WHERE $10 AND r.financer_id = $1 \
                      AND r.saad_siret = substr(j.value, 1, 14) AND r.line_id = substr(j.value, 15)"
                 )
             ),
@@ -1550,6 +1565,7 @@ impl IngestTx {
         .bind(span.map(|w| ts(w.low)))
         .bind(span.map(|w| ts(w.high)))
         .bind(span.map(|w| ts(w.earliest_start)))
+        .bind(self.legacy_raw)
         .fetch_one(&mut *self.tx)
         .await?;
         let section = |index: usize| -> StoreResult<String> { Ok(row.try_get::<String, _>(index)?) };

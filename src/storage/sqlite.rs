@@ -80,6 +80,7 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     pub(crate) financer_id: String,
     pub(crate) group: super::group::GroupCommitter,
+    legacy_raw: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SqliteStore {
@@ -118,6 +119,7 @@ impl SqliteStore {
             pool,
             financer_id: config.financer_id.clone(),
             group: super::group::GroupCommitter::default(),
+            legacy_raw: legacy_raw_unknown(),
         })
     }
 
@@ -141,6 +143,7 @@ impl SqliteStore {
             tx: self.begin_write().await?,
             financer_id: self.financer_id.clone(),
             high_water: None,
+            legacy_raw: self.legacy_raw.load(std::sync::atomic::Ordering::Relaxed),
             written: 0,
             written_at_savepoint: 0,
             after_commit: None,
