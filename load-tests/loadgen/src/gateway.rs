@@ -214,7 +214,12 @@ pub fn client(cert: &Path, local: Option<IpAddr>) -> anyhow::Result<reqwest::Cli
         .https_only(true)
         .http1_only()
         .timeout(Duration::from_secs(600))
-        .pool_max_idle_per_host(64);
+        .pool_max_idle_per_host(64)
+        // Below the gateway's 15 s keep-alive: a client that reuses a
+        // connection the server is closing at that moment gets a transport
+        // error (seen once at 40 requests/s, where each of the 400 clients
+        // waits 10 s between posts), which would end the real-time search.
+        .pool_idle_timeout(Duration::from_secs(10));
     if let Some(ip) = local {
         builder = builder.local_address(ip);
     }
