@@ -418,9 +418,11 @@ impl<R: BufRead> Cursor<R> {
     pub(crate) fn next(&mut self) -> Result<Ev<'_>, XmlError> {
         self.buf.clear();
         self.reader.get_mut().mark_token();
-        let result = self.reader.read_resolved_event_into(&mut self.buf);
-        let (resolved, event) = match result {
-            Ok(pair) => pair,
+        // Only start tags need their namespace: `read_event_into` spares the
+        // resolution of every end tag that `read_resolved_event_into` makes.
+        let result = self.reader.read_event_into(&mut self.buf);
+        let event = match result {
+            Ok(event) => event,
             Err(error) => {
                 let hit = self.reader.get_ref().hit;
                 let pos = self.reader.get_mut().token_pos();
@@ -429,6 +431,7 @@ impl<R: BufRead> Cursor<R> {
         };
         match event {
             Event::Start(element) => {
+                let (resolved, _) = self.reader.resolver().resolve_element(element.name());
                 let ns = Ns::classify(&resolved);
                 note_uri(&mut self.last_uri, ns, &resolved);
                 self.depth += 1;
@@ -449,6 +452,7 @@ impl<R: BufRead> Cursor<R> {
                 })
             }
             Event::Empty(element) => {
+                let (resolved, _) = self.reader.resolver().resolve_element(element.name());
                 let ns = Ns::classify(&resolved);
                 note_uri(&mut self.last_uri, ns, &resolved);
                 if self.depth + 1 > self.limits.max_depth {
