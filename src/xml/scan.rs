@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
 
 use quick_xml::NsReader;
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::name::ResolveResult;
 
@@ -814,21 +815,64 @@ fn read_attributes(element: &BytesStart<'_>, leaf: &mut Leaf) -> Result<(), Stri
     if element.attributes_raw().is_empty() {
         return Ok(());
     }
+    match read_attributes_fast(element, leaf) {
+        Some(result) => result,
+        None => {
+            leaf.unit_code = None;
+            read_attributes_checked(element, leaf)
+        }
+    }
+}
+
+/// Attributes compared for duplicates by [`read_attributes_fast`].
+const FAST_ATTRIBUTES: usize = 8;
+
+/// [`read_attributes_checked`] without quick-xml's duplicate check, which
+/// allocates a key list for every tag: the keys (at most
+/// [`FAST_ATTRIBUTES`]) are compared here, on the stack. `None` when the
+/// tag has a duplicate, more attributes or an attribute quick-xml refuses:
+/// the checked pass then gives the refusal, with quick-xml's own message.
+fn read_attributes_fast(element: &BytesStart<'_>, leaf: &mut Leaf) -> Option<Result<(), String>> {
+    let mut seen: [&str; FAST_ATTRIBUTES] = [""; FAST_ATTRIBUTES];
+    let mut attributes = element.attributes();
+    attributes.with_checks(false);
+    for (index, attribute) in attributes.enumerate() {
+        let attribute = attribute.ok()?;
+        let key = attribute.key.0;
+        if seen.get(..index)?.contains(&key) {
+            return None;
+        }
+        *seen.get_mut(index)? = key;
+        if let Err(message) = keep_attribute(&attribute, leaf) {
+            return Some(Err(message));
+        }
+    }
+    Some(Ok(()))
+}
+
+/// Every attribute through quick-xml's checked iterator (duplicates refused).
+fn read_attributes_checked(element: &BytesStart<'_>, leaf: &mut Leaf) -> Result<(), String> {
     for attribute in element.attributes() {
         let attribute = attribute.map_err(|e| format!("invalid attribute: {e}"))?;
-        let local = attribute.key.local_name();
-        let key: &str = local.as_ref();
-        let wanted = matches!(key, "listID" | "unitCode");
-        if wanted {
-            let value = attribute
-                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|e| format!("invalid attribute value: {e}"))?;
-            if value.len() > 1024 {
-                return Err("an attribute value is longer than 1024 bytes".to_owned());
-            }
-            if key == "unitCode" {
-                leaf.unit_code = Some(value.into_owned());
-            }
+        keep_attribute(&attribute, leaf)?;
+    }
+    Ok(())
+}
+
+/// Checks a `listID` or `unitCode` value and keeps `unitCode`.
+fn keep_attribute(attribute: &Attribute<'_>, leaf: &mut Leaf) -> Result<(), String> {
+    let local = attribute.key.local_name();
+    let key: &str = local.as_ref();
+    let wanted = matches!(key, "listID" | "unitCode");
+    if wanted {
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| format!("invalid attribute value: {e}"))?;
+        if value.len() > 1024 {
+            return Err("an attribute value is longer than 1024 bytes".to_owned());
+        }
+        if key == "unitCode" {
+            leaf.unit_code = Some(value.into_owned());
         }
     }
     Ok(())
@@ -1228,6 +1272,42 @@ mod tests {
             .filter(|&&b| (b & 0xC0) != 0x80)
             .count() as u64;
         (newlines, chars)
+    }
+
+    #[test]
+    fn kept_leaf_attributes_are_refused_exactly_as_quick_xml_checked_iterator_refuses_them() {
+        use super::{Leaf, read_attributes, read_attributes_checked};
+        use quick_xml::events::BytesStart;
+        let many: String = (0..12).map(|i| format!(" a{i}=\"{i}\"")).collect();
+        let cases = [
+            String::new(),
+            r#" unitCode="HUR""#.to_owned(),
+            r#" listID="L" listAgencyName="EDESS""#.to_owned(),
+            r#" listID="L" listID="M""#.to_owned(),
+            r#" a="1" unitCode="HUR" a="2""#.to_owned(),
+            r#" p:a="1" q:a="2" unitCode="X""#.to_owned(),
+            r#" unitCode="HUR" unitCode="MIN""#.to_owned(),
+            r#" listID="L" bad"#.to_owned(),
+            r#" listID="L" bad= "#.to_owned(),
+            r#" listID="&unknown;""#.to_owned(),
+            r#" unitCode="H&amp;R""#.to_owned(),
+            format!(r#" listID="{}""#, "x".repeat(1025)),
+            format!(r#"{many} unitCode="HUR""#),
+            format!(r#"{many} a3="again""#),
+            r#" a0="0" a1="1" a2="2" a3="3" a4="4" a5="5" a6="6" a7="7" a0="dup""#.to_owned(),
+        ];
+        for attributes in cases {
+            let content = format!("ram:Leaf{attributes}");
+            let element = BytesStart::from_content(content.as_str(), "ram:Leaf".len());
+            let mut fast = Leaf::default();
+            let mut checked = Leaf::default();
+            assert_eq!(
+                read_attributes(&element, &mut fast),
+                read_attributes_checked(&element, &mut checked),
+                "{content}"
+            );
+            assert_eq!(fast.unit_code, checked.unit_code, "{content}");
+        }
     }
 
     #[test]
