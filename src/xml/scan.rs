@@ -310,12 +310,20 @@ pub(crate) enum Ev<'a> {
         ns: Ns,
         element: BytesStart<'a>,
         empty: bool,
+        /// Where the local name starts in the element's name (see [`local_name`]).
+        local: usize,
     },
     End,
     Text(Text<'a>),
     /// Comment, processing instruction or declaration.
     Skip,
     Eof,
+}
+
+/// The local name of `element`, which starts at byte `local` of its name
+/// (as [`Ev::Start`] gives it, from the namespace resolution).
+pub(crate) fn local_name<'e>(element: &'e BytesStart<'_>, local: usize) -> &'e str {
+    element.name().0.get(local..).unwrap_or("")
 }
 
 /// A text event, decoded only when its content is wanted.
@@ -432,17 +440,16 @@ impl<R: BufRead> Cursor<R> {
         };
         match event {
             Event::Start(element) => {
-                let (resolved, _) = self.reader.resolver().resolve_element(element.name());
+                let name = element.name().0;
+                let (resolved, local) = self.reader.resolver().resolve_element(element.name());
+                let local: &str = local.as_ref();
                 let ns = Ns::classify(&resolved);
                 note_uri(&mut self.last_uri, ns, &resolved);
                 self.depth += 1;
-                {
-                    let local = element.local_name();
-                    let local: &str = local.as_ref();
-                    self.path_lengths.push(self.path.len());
-                    self.path.push('/');
-                    self.path.push_str(truncated(local, 80));
-                }
+                self.path_lengths.push(self.path.len());
+                self.path.push('/');
+                self.path.push_str(truncated(local, 80));
+                let local = name.len() - local.len();
                 if self.depth > self.limits.max_depth {
                     return Err(too_deep(self.limits.max_depth, self.reader.get_mut().token_pos(), &self.path));
                 }
@@ -450,10 +457,12 @@ impl<R: BufRead> Cursor<R> {
                     ns,
                     element,
                     empty: false,
+                    local,
                 })
             }
             Event::Empty(element) => {
-                let (resolved, _) = self.reader.resolver().resolve_element(element.name());
+                let (resolved, local) = self.reader.resolver().resolve_element(element.name());
+                let local = element.name().0.len() - local.as_ref().len();
                 let ns = Ns::classify(&resolved);
                 note_uri(&mut self.last_uri, ns, &resolved);
                 if self.depth + 1 > self.limits.max_depth {
@@ -463,6 +472,7 @@ impl<R: BufRead> Cursor<R> {
                     ns,
                     element,
                     empty: true,
+                    local,
                 })
             }
             Event::End(_) => {
@@ -900,12 +910,16 @@ pub(crate) fn scan_message<R: BufRead>(
     let mut capture: Option<(Slot, usize)> = None;
     loop {
         match cursor.next()? {
-            Ev::Start { ns, element, empty } => {
+            Ev::Start {
+                ns,
+                element,
+                empty,
+                local,
+            } => {
                 let parent = stack.last().copied().flatten();
                 let node = match parent {
                     Some(parent) if ns.is_esppadom(kind) => {
-                        let local = element.local_name();
-                        let local: &str = local.as_ref();
+                        let local = local_name(&element, local);
                         parent.children.iter().find(|child| child.name == local)
                     }
                     _ => None,
@@ -1095,7 +1109,9 @@ impl<R: BufRead> Document<R> {
             match self.state {
                 State::Done => return Ok(false),
                 State::BeforeRoot => match self.cursor.next()? {
-                    Ev::Start { ns, element, empty } => {
+                    Ev::Start {
+                        ns, element, empty, ..
+                    } => {
                         let local = element.local_name();
                         let local: String = local.as_ref().chars().take(80).collect();
                         let version = if local == self.kind.wrapper() {
@@ -1152,12 +1168,13 @@ impl<R: BufRead> Document<R> {
                     }
                 },
                 State::InWrapper => match self.cursor.next()? {
-                    Ev::Start { ns, element, empty } => {
-                        let local = element.local_name();
-                        let is_message = {
-                            let local: &str = local.as_ref();
-                            local == self.kind.message()
-                        };
+                    Ev::Start {
+                        ns,
+                        element,
+                        empty,
+                        local,
+                    } => {
+                        let is_message = local_name(&element, local) == self.kind.message();
                         drop(element);
                         if is_message {
                             if ns != Ns::Message(self.kind) {
