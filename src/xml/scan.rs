@@ -1328,6 +1328,142 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_one_character_of_line_one_after_the_first_event() {
+        // quick-xml skips the mark without handing it over in an event: the
+        // first event is at 1:1, and the mark counts as one character for
+        // the positions after it.
+        let error = crate::xml::read_delivery("\u{FEFF}<!DOCTYPE x>".as_bytes()).unwrap_err();
+        assert_eq!((error.line, error.column), (1, 1));
+        let head = r#"<ns:delivery xmlns:ns="urn:un:unece:uncefact:data:standard:CrossIndustryDespatchAdvice:2">"#;
+        let message = "<ns:CrossIndustryDespatchAdvice>";
+        let xml = format!(
+            "\u{FEFF}{head}{message}&bogus;</ns:CrossIndustryDespatchAdvice></ns:delivery>"
+        );
+        let error = crate::xml::read_delivery(xml.as_bytes()).unwrap_err();
+        let column = 1 + 1 + (head.len() + message.len()) as u64;
+        assert_eq!((error.line, error.column), (1, column), "{error}");
+        let xml = format!(
+            "\u{FEFF}{head}\n{message}&bogus;</ns:CrossIndustryDespatchAdvice></ns:delivery>"
+        );
+        let error = crate::xml::read_delivery(xml.as_bytes()).unwrap_err();
+        assert_eq!(
+            (error.line, error.column),
+            (2, 1 + message.len() as u64),
+            "{error}"
+        );
+    }
+
+    /// 1-based line and column of the byte at `offset`, counted naively.
+    fn naive_pos(bytes: &[u8], offset: usize) -> (u64, u64) {
+        let (newlines, chars) = naive(&bytes[..offset]);
+        (newlines + 1, chars + 1)
+    }
+
+    /// The sample DELIVERY with what moves positions: CRLF line ends,
+    /// multi-byte characters, CDATA, references, a comment and a processing
+    /// instruction inside the message, and a comment longer than the window.
+    fn varied_sample() -> String {
+        let sample = include_str!("../../tests/fixtures/esppadom/delivery-apa-example.xml");
+        let long = "é".repeat(20_000);
+        sample
+            .replacen("\n", "\r\n", 12)
+            .replacen(
+                "<pie:Name>Alpha FICTIVE</pie:Name>",
+                "<pie:Name>Ælfa 😀 &amp; <![CDATA[<b>]]>&#233;</pie:Name><!-- ü --><?pi x?>",
+                1,
+            )
+            .replacen(
+                "<ns:CIDDHExchangedDocument>",
+                &format!("<!--{long}-->\n<ns:CIDDHExchangedDocument>"),
+                1,
+            )
+    }
+
+    #[test]
+    fn refusal_positions_agree_with_a_naive_count_after_every_kind_of_event() {
+        let xml = varied_sample();
+        let root = xml.find("<ns:delivery").unwrap();
+        let cdata = xml.find("<![CDATA[").unwrap()..=xml.find("]]>").unwrap();
+        let ends: Vec<usize> = xml
+            .match_indices('>')
+            .map(|(at, _)| at + 1)
+            .filter(|at| *at > root && !cdata.contains(at))
+            .collect();
+        assert!(ends.len() > 100);
+        // An undeclared entity after each markup end inside the root.
+        for &at in &ends {
+            let mut bad = xml.clone();
+            bad.insert_str(at, "&bogus;");
+            let Err(error) = crate::xml::read_delivery(bad.as_bytes()) else {
+                panic!(
+                    "no refusal with an entity at byte {at}: {:?}",
+                    &bad[at - 40..at + 20]
+                );
+            };
+            assert_eq!(
+                (error.line, error.column),
+                naive_pos(bad.as_bytes(), at),
+                "entity at byte {at}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_problem_is_located_at_the_start_tag_of_its_value_after_every_kind_of_event() {
+        let xml = varied_sample().replacen(
+            "<qdt:StartDateTime>2024-01-12T09:00:00",
+            "<qdt:StartDateTime>2024-01-12T25:00:00",
+            1,
+        );
+        let at = xml.find("<qdt:StartDateTime>2024-01-12T25").unwrap();
+        let delivery = crate::xml::read_delivery(xml.as_bytes()).unwrap();
+        let problem = delivery.lines[0].submission.problem.clone().unwrap();
+        assert_eq!(
+            (problem.line, problem.column),
+            naive_pos(xml.as_bytes(), at),
+            "{problem:?}"
+        );
+        let second = xml
+            .match_indices("<ns:CrossIndustryDespatchAdvice>")
+            .nth(1)
+            .unwrap()
+            .0;
+        let line = &delivery.lines[1];
+        assert_eq!((line.line, line.column), naive_pos(xml.as_bytes(), second));
+    }
+
+    #[test]
+    fn tally_agrees_with_a_byte_by_byte_count_past_the_counter_rounds() {
+        // 32 × 254 + 31 bytes fill the byte-wide counters: lengths around one and
+        // two rounds, all newlines and all continuation bytes included.
+        let text = "ab\né😀…\n".repeat(2000);
+        let bytes = text.as_bytes();
+        for length in [
+            0,
+            31,
+            32,
+            33,
+            8158,
+            8159,
+            8160,
+            8161,
+            16318,
+            16319,
+            bytes.len(),
+        ] {
+            let part = &bytes[..length];
+            let newlines = part.iter().filter(|&&b| b == b'\n').count() as u64;
+            let continuations = part.iter().filter(|&&b| (b & 0xC0) == 0x80).count() as u64;
+            assert_eq!(super::tally(part), (newlines, continuations), "{length}");
+        }
+        for byte in [b'\n', 0x80] {
+            let same = vec![byte; 20_000];
+            let (newlines, continuations) = super::tally(&same);
+            assert_eq!(newlines + continuations, 20_000);
+        }
+    }
+
+    #[test]
     fn last_newline_finds_the_last_one_wherever_it_is() {
         for length in 0..100 {
             let mut bytes = vec![b'a'; length];
