@@ -181,42 +181,47 @@ impl<R: BufRead> BufRead for Tracked<R> {
 }
 
 /// Newlines and UTF-8 continuation bytes in `bytes`.
+///
+/// Whole 32-byte blocks are counted into byte-wide counters (a loop the
+/// compiler turns into vector code), summed every 255 blocks at most so that
+/// no counter overflows; the last bytes, zero-padded to a block, go into the
+/// same counters. Most chunks are a few hundred bytes (from one kept value
+/// to the next), so the counters are summed once per call.
 fn tally(bytes: &[u8]) -> (u64, u64) {
-    let whole = bytes.len() - bytes.len() % 32;
-    let (blocks, rest) = bytes.split_at(whole);
-    let mut last = [0u8; 32];
-    if let Some(target) = last.get_mut(..rest.len()) {
-        // Zero padding counts as neither.
-        target.copy_from_slice(rest);
-    }
-    let (newlines, continuations) = tally_blocks(blocks);
-    let (last_newlines, last_continuations) = tally_blocks(&last);
-    (newlines + last_newlines, continuations + last_continuations)
-}
-
-/// [`tally`] of whole 32-byte blocks, into byte-wide counters (a loop the
-/// compiler turns into vector code), summed every 255 blocks at most so
-/// that no counter overflows.
-fn tally_blocks(blocks: &[u8]) -> (u64, u64) {
     let mut newlines = 0u64;
     let mut continuations = 0u64;
-    for round in blocks.chunks(32 * 255) {
+    // 254 whole blocks and the padded rest: at most 255 counts per counter.
+    for round in bytes.chunks(32 * 254 + 31) {
+        let blocks = round.chunks_exact(32);
+        let rest = blocks.remainder();
         let mut lane_newlines = [0u8; 32];
         let mut lane_continuations = [0u8; 32];
-        for block in round.chunks_exact(32) {
-            for ((newline, continuation), &byte) in lane_newlines
-                .iter_mut()
-                .zip(lane_continuations.iter_mut())
-                .zip(block)
-            {
-                *newline += u8::from(byte == b'\n');
-                *continuation += u8::from(is_continuation(byte));
+        for block in blocks {
+            if let Ok(block) = <&[u8; 32]>::try_from(block) {
+                tally_block(&mut lane_newlines, &mut lane_continuations, block);
             }
         }
+        let mut last = [0u8; 32];
+        if let Some(target) = last.get_mut(..rest.len()) {
+            // Zero padding counts as neither.
+            target.copy_from_slice(rest);
+        }
+        tally_block(&mut lane_newlines, &mut lane_continuations, &last);
         newlines += sum_lanes(&lane_newlines);
         continuations += sum_lanes(&lane_continuations);
     }
     (newlines, continuations)
+}
+
+/// Adds one block to the byte-wide counters of [`tally`].
+#[inline(always)]
+fn tally_block(newlines: &mut [u8; 32], continuations: &mut [u8; 32], block: &[u8; 32]) {
+    for ((newline, continuation), &byte) in
+        newlines.iter_mut().zip(continuations.iter_mut()).zip(block)
+    {
+        *newline += u8::from(byte == b'\n');
+        *continuation += u8::from(is_continuation(byte));
+    }
 }
 
 /// Index of the last newline of `bytes`: the last 32-byte block holding one
@@ -238,19 +243,20 @@ fn last_newline(bytes: &[u8]) -> Option<usize> {
         .map(|index| number * 32 + index)
 }
 
-/// Sum of 32 byte-wide counters, eight at a time in a `u64`.
+/// Sum of 32 byte-wide counters (at most 255 each).
 fn sum_lanes(lanes: &[u8; 32]) -> u64 {
     const PAIRS: u64 = 0x00FF_00FF_00FF_00FF;
-    lanes
+    // Four 16-bit sums per word of two bytes each (at most 510), added over
+    // the four words (at most 2 040), then their total in the top 16 bits
+    // (at most 8 160).
+    let pairs = lanes
         .chunks_exact(8)
         .map(|word| {
             let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
-            // Four 16-bit sums of two bytes (at most 510 each), then their
-            // total in the top 16 bits.
-            let pairs = (word & PAIRS) + ((word >> 8) & PAIRS);
-            pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48
+            (word & PAIRS) + ((word >> 8) & PAIRS)
         })
-        .sum()
+        .fold(0u64, u64::wrapping_add);
+    pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48
 }
 
 /// Whether `byte` continues a UTF-8 character (`10xxxxxx`).
