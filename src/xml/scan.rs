@@ -1,8 +1,8 @@
 //! Streaming scanner shared by the three message readers.
 //!
-//! [`Tracked`] wraps the input to bound its size and to locate token starts
-//! as lines and columns, counted in bulk when a position is needed (each
-//! byte counted once, in document order). [`Cursor`] turns quick-xml's `NsReader` events into a small
+//! [`Tracked`] wraps the input to bound its size. [`Cursor`] locates event
+//! starts as lines and columns, counted in bulk when a position is needed
+//! (each byte counted once, in document order), and turns quick-xml's `NsReader` events into a small
 //! event set with namespaces classified by URI, refuses DTDs and custom
 //! entities, and enforces the [`Limits`]. [`Document`] walks the root (a bare
 //! message or a wrapper of 1..n messages) and hands out one message at a time
@@ -27,14 +27,7 @@ enum LimitHit {
     Document,
 }
 
-/// Input wrapper: bounds the document and each token, and locates the
-/// start of the current token as a line and column.
-///
-/// Consuming bytes only copies them to a small window (one `memcpy`); they
-/// are counted (newlines, UTF-8 characters), eight at a time, when the
-/// position of a token is asked for ([`Tracked::token_pos`]: errors, the
-/// start of a message, the start of a kept value) or when the window grows
-/// past [`WINDOW_FLUSH`] bytes. Each byte is counted once.
+/// Input wrapper: bounds the document and each token.
 pub(crate) struct Tracked<R> {
     inner: R,
     consumed: u64,
@@ -44,17 +37,55 @@ pub(crate) struct Tracked<R> {
     max_token: u64,
     max_document: u64,
     hit: Option<LimitHit>,
-    /// Offset of the start of the current token.
-    token_start: u64,
-    /// Lines and columns of the bytes before `counted`.
-    lines: LineCount,
-    counted: u64,
-    /// The bytes from `counted` to `consumed`.
-    window: Vec<u8>,
 }
 
-/// Window counted at the next token start past this many bytes.
+/// Events kept for counting: past this many bytes they are counted and
+/// dropped before the next event is read.
 const WINDOW_FLUSH: usize = 32 * 1024;
+
+/// The UTF-8 byte-order mark, which quick-xml skips before the first event
+/// without putting it in the event's bytes.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Lines and columns of the events read, counted up to the start of an
+/// event when its position is asked for.
+///
+/// quick-xml appends the bytes of each event to the cursor's buffer; the
+/// buffer is not cleared from one event to the next, so it holds every byte
+/// since the last count (no copy). The bytes are counted (newlines, UTF-8
+/// characters) when the position of an event is asked for ([`Cursor::event_pos`]:
+/// errors, the start of a message, the start of a kept value) or when the
+/// buffer grows past [`WINDOW_FLUSH`] bytes. Each byte is counted once.
+#[derive(Default)]
+struct Located {
+    lines: LineCount,
+    /// Bytes of the buffer already counted.
+    counted: usize,
+    /// A byte-order mark was skipped before the buffer's first byte and is
+    /// not counted yet (it counts as one character, the first event's
+    /// position excepted).
+    bom: bool,
+}
+
+impl Located {
+    /// Position of the byte at `at` in `buf`.
+    fn pos(&mut self, buf: &[u8], at: usize) -> Pos {
+        if at > self.counted {
+            if std::mem::take(&mut self.bom) {
+                self.lines.count(UTF8_BOM);
+            }
+            self.lines.count(buf.get(self.counted..at).unwrap_or(&[]));
+            self.counted = at;
+        }
+        self.lines.pos()
+    }
+
+    /// Counts all of `buf`, which is then cleared.
+    fn flush(&mut self, buf: &[u8]) {
+        self.pos(buf, buf.len());
+        self.counted = 0;
+    }
+}
 
 /// Lines and columns of the bytes consumed so far.
 #[derive(Default)]
@@ -98,39 +129,17 @@ impl<R: BufRead> Tracked<R> {
             max_token: limits.max_token_bytes,
             max_document: limits.max_document_bytes,
             hit: None,
-            token_start: 0,
-            lines: LineCount::default(),
-            counted: 0,
-            window: Vec::new(),
         }
-    }
-
-    /// Position of the start of the current token (see [`Tracked::mark_token`]).
-    fn token_pos(&mut self) -> Pos {
-        let wanted = usize::try_from(self.token_start.saturating_sub(self.counted))
-            .unwrap_or(usize::MAX)
-            .min(self.window.len());
-        if wanted > 0 {
-            self.lines.count(self.window.get(..wanted).unwrap_or(&[]));
-            self.window.drain(..wanted);
-            self.counted = self.counted.saturating_add(wanted as u64);
-        }
-        self.lines.pos()
     }
 
     /// Starts a new token at the next byte: the per-token budget is counted
-    /// from here, and the window is counted when it has grown large.
-    fn mark_token(&mut self) {
-        self.token_start = self.consumed;
+    /// from here. Returns the token's offset.
+    fn mark_token(&mut self) -> u64 {
         self.limit = self
             .consumed
             .saturating_add(self.max_token)
             .min(self.max_document);
-        if self.window.len() > WINDOW_FLUSH {
-            self.lines.count(&self.window);
-            self.window.clear();
-            self.counted = self.consumed;
-        }
+        self.consumed
     }
 }
 
@@ -169,13 +178,7 @@ impl<R: BufRead> BufRead for Tracked<R> {
 
     #[inline]
     fn consume(&mut self, amount: usize) {
-        if amount > 0 {
-            if let Ok(buf) = self.inner.fill_buf() {
-                self.window
-                    .extend_from_slice(buf.get(..amount).unwrap_or(buf));
-            }
-            self.consumed = self.consumed.saturating_add(amount as u64);
-        }
+        self.consumed = self.consumed.saturating_add(amount as u64);
         self.inner.consume(amount);
     }
 }
@@ -355,10 +358,27 @@ impl<'a> Text<'a> {
     }
 }
 
+/// The next event of a [`Cursor`], or returns its refusal, located.
+macro_rules! next_event {
+    ($cursor:expr) => {
+        match $cursor.next() {
+            Ok(event) => event,
+            Err(failure) => return Err($cursor.locate(failure)),
+        }
+    };
+}
+
 /// Event reader over the tracked input, with the element path kept.
 pub(crate) struct Cursor<R> {
     reader: NsReader<Tracked<R>>,
+    /// quick-xml's buffer: the bytes of the events read since the last
+    /// count was flushed (see [`Located`]).
     buf: Vec<u8>,
+    /// Where the last event read starts in `buf`.
+    event: usize,
+    located: Located,
+    /// No event was read yet.
+    first: bool,
     limits: Limits,
     depth: usize,
     /// `/a/b/c` of the open elements (local names).
@@ -378,6 +398,9 @@ impl<R: BufRead> Cursor<R> {
         Self {
             reader,
             buf: Vec::new(),
+            event: 0,
+            located: Located::default(),
+            first: true,
             limits,
             depth: 0,
             path: String::new(),
@@ -406,7 +429,16 @@ impl<R: BufRead> Cursor<R> {
 
     /// Position of the start of the last event read.
     pub(crate) fn event_pos(&mut self) -> Pos {
-        self.reader.get_mut().token_pos()
+        self.located.pos(&self.buf, self.event)
+    }
+
+    /// Locates a refusal found while reading the last event.
+    pub(crate) fn locate(&mut self, failure: Unlocated) -> XmlError {
+        let Unlocated(mut error) = failure;
+        let pos = self.event_pos();
+        error.line = pos.line;
+        error.column = pos.column;
+        error
     }
 
     /// An error at the start of the last event, at the current path.
@@ -426,22 +458,37 @@ impl<R: BufRead> Cursor<R> {
     }
 
     /// Reads the next event (one quick-xml event; comments, processing
-    /// instructions and the declaration come back as [`Ev::Skip`]).
+    /// instructions and the declaration come back as [`Ev::Skip`]). A refusal
+    /// is located by [`Cursor::locate`] (use [`next_event!`]).
     ///
     /// After the read, only fields other than `buf` are touched, directly or
-    /// through free functions, so that returning a borrow of `buf` is accepted.
-    pub(crate) fn next(&mut self) -> Result<Ev<'_>, XmlError> {
-        self.buf.clear();
-        self.reader.get_mut().mark_token();
+    /// through free functions, so that returning a borrow of `buf` is
+    /// accepted; this is also why a refusal's position, counted in `buf`, is
+    /// found after the event's borrow has ended.
+    pub(crate) fn next(&mut self) -> Result<Ev<'_>, Unlocated> {
+        if self.buf.len() > WINDOW_FLUSH {
+            self.located.flush(&self.buf);
+            self.buf.clear();
+        }
+        self.event = self.buf.len();
+        let start = self.reader.get_mut().mark_token();
+        let offset = self.reader.buffer_position();
         // Only start tags need their namespace: `read_event_into` spares the
         // resolution of every end tag that `read_resolved_event_into` makes.
         let result = self.reader.read_event_into(&mut self.buf);
+        if std::mem::take(&mut self.first) {
+            // quick-xml's offset moves by the bytes it appends to the buffer,
+            // the input's by every byte consumed: the difference before the
+            // first event is the byte-order mark.
+            let read = self.reader.get_ref().consumed.saturating_sub(start);
+            let appended = self.reader.buffer_position().saturating_sub(offset);
+            self.located.bom = read > appended;
+        }
         let event = match result {
             Ok(event) => event,
             Err(error) => {
                 let hit = self.reader.get_ref().hit;
-                let pos = self.reader.get_mut().token_pos();
-                return Err(translate(error, hit, &self.limits, pos, &self.path));
+                return Err(translate(error, hit, &self.limits, &self.path));
             }
         };
         match event {
@@ -457,7 +504,7 @@ impl<R: BufRead> Cursor<R> {
                 self.path.push_str(truncated(local, 80));
                 let local = name.len() - local.len();
                 if self.depth > self.limits.max_depth {
-                    return Err(too_deep(self.limits.max_depth, self.reader.get_mut().token_pos(), &self.path));
+                    return Err(too_deep(self.limits.max_depth, &self.path));
                 }
                 Ok(Ev::Start {
                     ns,
@@ -472,7 +519,7 @@ impl<R: BufRead> Cursor<R> {
                 let ns = Ns::classify(&resolved);
                 note_uri(&mut self.last_uri, ns, &resolved);
                 if self.depth + 1 > self.limits.max_depth {
-                    return Err(too_deep(self.limits.max_depth, self.reader.get_mut().token_pos(), &self.path));
+                    return Err(too_deep(self.limits.max_depth, &self.path));
                 }
                 Ok(Ev::Start {
                     ns,
@@ -494,10 +541,9 @@ impl<R: BufRead> Cursor<R> {
                 if reference.is_char_ref() {
                     return match reference.resolve_char_ref() {
                         Ok(Some(c)) => Ok(Ev::Text(Text::Decoded(Cow::Owned(c.to_string())))),
-                        _ => Err(located(
+                        _ => Err(unlocated(
                             XmlErrorKind::Malformed,
                             "invalid character reference: use a valid &#NNN; or &#xHHH; code point".to_owned(),
-                            self.reader.get_mut().token_pos(),
                             &self.path,
                         )),
                     };
@@ -511,22 +557,20 @@ impl<R: BufRead> Cursor<R> {
                     "apos" => "'",
                     other => {
                         let shown: String = other.chars().take(40).collect();
-                        return Err(located(
+                        return Err(unlocated(
                             XmlErrorKind::Entity,
                             format!(
                                 "the entity reference &{shown}; is not allowed: only &amp; &lt; &gt; &quot; &apos; and character references are accepted"
                             ),
-                            self.reader.get_mut().token_pos(),
                             &self.path,
                         ));
                     }
                 };
                 Ok(Ev::Text(Text::Decoded(Cow::Borrowed(replacement))))
             }
-            Event::DocType(_) => Err(located(
+            Event::DocType(_) => Err(unlocated(
                 XmlErrorKind::Dtd,
                 "a DOCTYPE declaration is not accepted: remove the <!DOCTYPE …> (DTDs and entity declarations are refused)".to_owned(),
-                self.reader.get_mut().token_pos(),
                 &self.path,
             )),
             Event::Decl(declaration) => {
@@ -536,10 +580,9 @@ impl<R: BufRead> Cursor<R> {
                         Err(_) => String::from("?"),
                     };
                     if !name.eq_ignore_ascii_case("utf-8") {
-                        return Err(located(
+                        return Err(unlocated(
                             XmlErrorKind::Encoding,
                             format!("the file declares the encoding '{name}': only UTF-8 is accepted"),
-                            self.reader.get_mut().token_pos(),
                             &self.path,
                         ));
                     }
@@ -555,7 +598,7 @@ impl<R: BufRead> Cursor<R> {
     pub(crate) fn skip_element(&mut self) -> Result<(), XmlError> {
         let mut depth = 1usize;
         while depth > 0 {
-            match self.next()? {
+            match next_event!(self) {
                 Ev::Start { empty: false, .. } => depth += 1,
                 Ev::Start { empty: true, .. } | Ev::Text(_) | Ev::Skip => {}
                 Ev::End => depth -= 1,
@@ -613,25 +656,32 @@ fn located(kind: XmlErrorKind, message: String, pos: Pos, path: &str) -> XmlErro
     }
 }
 
-fn too_deep(max_depth: usize, pos: Pos, path: &str) -> XmlError {
-    located(
+/// A refusal found while reading an event, before its position is counted
+/// (see [`Cursor::locate`]).
+pub(crate) struct Unlocated(XmlError);
+
+/// A refusal at element `path`, to be located.
+fn unlocated(kind: XmlErrorKind, message: String, path: &str) -> Unlocated {
+    Unlocated(located(kind, message, Pos::default(), path))
+}
+
+fn too_deep(max_depth: usize, path: &str) -> Unlocated {
+    unlocated(
         XmlErrorKind::TooDeep,
         format!(
             "elements are nested more than {max_depth} levels deep: an ESPPADOM file is never that deep"
         ),
-        pos,
         path,
     )
 }
 
-/// Turns a quick-xml error into a located refusal.
+/// Turns a quick-xml error into a refusal.
 fn translate(
     error: quick_xml::Error,
     hit: Option<LimitHit>,
     limits: &Limits,
-    pos: Pos,
     path: &str,
-) -> XmlError {
+) -> Unlocated {
     use quick_xml::Error as E;
     let (kind, message) = match (hit, &error) {
         (Some(LimitHit::Document), _) => (
@@ -677,7 +727,7 @@ fn translate(
             format!("namespace declaration problem: {ns}"),
         ),
     };
-    located(kind, message, pos, path)
+    unlocated(kind, message, path)
 }
 
 /// Where a leaf's value goes in a [`Scanned`] record.
@@ -915,7 +965,7 @@ pub(crate) fn scan_message<R: BufRead>(
     // (slot, stack depth of the captured element); the value is `scanned.pending`.
     let mut capture: Option<(Slot, usize)> = None;
     loop {
-        match cursor.next()? {
+        match next_event!(cursor) {
             Ev::Start {
                 ns,
                 element,
@@ -1114,7 +1164,7 @@ impl<R: BufRead> Document<R> {
         loop {
             match self.state {
                 State::Done => return Ok(false),
-                State::BeforeRoot => match self.cursor.next()? {
+                State::BeforeRoot => match next_event!(self.cursor) {
                     Ev::Start {
                         ns, element, empty, ..
                     } => {
@@ -1173,7 +1223,7 @@ impl<R: BufRead> Document<R> {
                         ));
                     }
                 },
-                State::InWrapper => match self.cursor.next()? {
+                State::InWrapper => match next_event!(self.cursor) {
                     Ev::Start {
                         ns,
                         element,
@@ -1202,7 +1252,7 @@ impl<R: BufRead> Document<R> {
                         ));
                     }
                 },
-                State::AfterRoot => match self.cursor.next()? {
+                State::AfterRoot => match next_event!(self.cursor) {
                     Ev::Eof => self.state = State::Done,
                     Ev::Skip => {}
                     Ev::Text(text) => {
@@ -1244,7 +1294,7 @@ fn read_version(element: &BytesStart<'_>) -> Option<String> {
 pub(crate) fn detect_kind(bytes: &[u8], limits: Limits) -> Result<MessageKind, XmlError> {
     let mut cursor = Cursor::new(bytes, limits);
     loop {
-        match cursor.next()? {
+        match next_event!(cursor) {
             Ev::Start { ns, element, .. } => {
                 return match ns {
                     Ns::Message(kind) => Ok(kind),
