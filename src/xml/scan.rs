@@ -54,8 +54,12 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// buffer is not cleared from one event to the next, so it holds every byte
 /// since the last count (no copy). The bytes are counted (newlines, UTF-8
 /// characters) when the position of an event is asked for ([`Cursor::event_pos`]:
-/// errors, the start of a message, the start of a kept value) or when the
-/// buffer grows past [`WINDOW_FLUSH`] bytes. Each byte is counted once.
+/// errors, the start of a message) or when the buffer grows past
+/// [`WINDOW_FLUSH`] bytes. Each byte is counted once.
+///
+/// The start of a kept value is only marked ([`Cursor::mark`]): it is
+/// counted when a problem names it ([`Positions::of`]), or on the way when
+/// the count passes it. Marks are dropped at the next message.
 #[derive(Default)]
 struct Located {
     lines: LineCount,
@@ -65,11 +69,43 @@ struct Located {
     /// not counted yet (it counts as one character, the first event's
     /// position excepted).
     bom: bool,
+    /// The marks of the current message, in document order.
+    marks: Vec<Marked>,
+    /// Marks before this one are counted.
+    uncounted: usize,
 }
 
+/// A mark of [`Located`].
+#[derive(Debug, Clone, Copy)]
+enum Marked {
+    /// Not counted yet: where it is in the buffer.
+    At(usize),
+    Counted(Pos),
+}
+
+/// Where a kept value starts, counted as a line and column only when asked
+/// for (see [`Located`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Mark(usize);
+
 impl Located {
-    /// Position of the byte at `at` in `buf`.
+    /// Position of the byte at `at` in `buf` (a byte not counted yet, or the
+    /// last one counted), counting the marks it passes.
     fn pos(&mut self, buf: &[u8], at: usize) -> Pos {
+        while let Some(&Marked::At(marked)) = self.marks.get(self.uncounted) {
+            if marked > at {
+                break;
+            }
+            let pos = self.count_to(buf, marked);
+            if let Some(mark) = self.marks.get_mut(self.uncounted) {
+                *mark = Marked::Counted(pos);
+            }
+            self.uncounted += 1;
+        }
+        self.count_to(buf, at)
+    }
+
+    fn count_to(&mut self, buf: &[u8], at: usize) -> Pos {
         if at > self.counted {
             if std::mem::take(&mut self.bom) {
                 self.lines.count(UTF8_BOM);
@@ -85,10 +121,52 @@ impl Located {
         self.pos(buf, buf.len());
         self.counted = 0;
     }
+
+    /// Marks the byte at `at` in `buf`.
+    fn mark(&mut self, at: usize) -> Mark {
+        self.marks.push(Marked::At(at));
+        Mark(self.marks.len() - 1)
+    }
+
+    /// Drops the marks (the message they belong to is done).
+    fn clear_marks(&mut self) {
+        self.marks.clear();
+        self.uncounted = 0;
+    }
+
+    /// Position of `mark`, counted on a copy when it is not counted yet
+    /// (a mark not counted is past the bytes counted).
+    fn mark_pos(&self, buf: &[u8], mark: Mark) -> Pos {
+        match self.marks.get(mark.0) {
+            Some(Marked::Counted(pos)) => *pos,
+            Some(&Marked::At(at)) => {
+                let mut lines = self.lines.clone();
+                if self.bom && at > self.counted {
+                    lines.count(UTF8_BOM);
+                }
+                lines.count(buf.get(self.counted..at).unwrap_or(&[]));
+                lines.pos()
+            }
+            None => self.lines.pos(),
+        }
+    }
+}
+
+/// Positions of the marked values of the message just read (see [`Located`]).
+pub(crate) struct Positions<'a> {
+    located: &'a Located,
+    buf: &'a [u8],
+}
+
+impl Positions<'_> {
+    /// Position of the start tag of `leaf`.
+    pub(crate) fn of(&self, leaf: &Leaf) -> Pos {
+        self.located.mark_pos(self.buf, leaf.mark)
+    }
 }
 
 /// Lines and columns of the bytes consumed so far.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct LineCount {
     newlines: u64,
     /// Characters since the last newline.
@@ -430,6 +508,19 @@ impl<R: BufRead> Cursor<R> {
     /// Position of the start of the last event read.
     pub(crate) fn event_pos(&mut self) -> Pos {
         self.located.pos(&self.buf, self.event)
+    }
+
+    /// Marks the start of the last event read (see [`Located`]).
+    pub(crate) fn mark(&mut self) -> Mark {
+        self.located.mark(self.event)
+    }
+
+    /// Positions of the values marked in the current message.
+    pub(crate) fn positions(&self) -> Positions<'_> {
+        Positions {
+            located: &self.located,
+            buf: &self.buf,
+        }
     }
 
     /// Locates a refusal found while reading the last event.
@@ -799,7 +890,8 @@ pub(crate) fn path_of(root: &Node, slot: Slot) -> String {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Leaf {
     pub text: String,
-    pub pos: Pos,
+    /// Where the element starts (see [`Positions::of`]).
+    mark: Mark,
     pub unit_code: Option<String>,
     /// Whether the element was found in the current message (header leaves
     /// are reused from one message to the next).
@@ -816,7 +908,7 @@ impl Leaf {
     /// Empties the leaf, keeping the text's capacity.
     fn clear(&mut self) {
         self.text.clear();
-        self.pos = Pos::default();
+        self.mark = Mark::default();
         self.unit_code = None;
         self.found = false;
     }
@@ -954,6 +1046,7 @@ pub(crate) fn scan_message<R: BufRead>(
     scanned: &mut Scanned,
 ) -> Result<(), XmlError> {
     scanned.reset(shape.header_slots);
+    cursor.located.clear_marks();
     scanned.start = cursor.event_pos();
     if empty {
         return Ok(());
@@ -1007,7 +1100,7 @@ pub(crate) fn scan_message<R: BufRead>(
                     scanned.groups.push(vec![None; shape.group_slots]);
                 }
                 if let Some(slot) = kept {
-                    scanned.pending.pos = cursor.event_pos();
+                    scanned.pending.mark = cursor.mark();
                     if empty {
                         store(scanned, slot);
                     } else {
@@ -1486,6 +1579,36 @@ mod tests {
             .0;
         let line = &delivery.lines[1];
         assert_eq!((line.line, line.column), naive_pos(xml.as_bytes(), second));
+    }
+
+    #[test]
+    fn a_line_problem_is_located_whether_its_value_was_counted_before_or_after_a_window_flush() {
+        // Worker ids are checked after the scan: the first one's start was
+        // counted when the window after it was flushed, the second one's
+        // when the problem asked for it (and again in a later message).
+        let long = format!("<!--{}-->", "é".repeat(20_000));
+        let sample = include_str!("../../tests/fixtures/esppadom/delivery-apa-example.xml");
+        let xml = sample
+            .replacen(
+                "<pie:ID>IV-0417</pie:ID>",
+                &format!("<pie:ID>IV 0417</pie:ID>{long}"),
+                1,
+            )
+            .replacen("<pie:ID>IV-0833</pie:ID>", "<pie:ID>IV 0833</pie:ID>", 1);
+        let delivery = crate::xml::read_delivery(xml.as_bytes()).unwrap();
+        for (index, id) in ["<pie:ID>IV 0417", "<pie:ID>IV 0833"]
+            .into_iter()
+            .enumerate()
+        {
+            let problem = delivery.lines[index].submission.problem.clone().unwrap();
+            assert!(problem.message.contains("worker id"), "{problem:?}");
+            let at = xml.find(id).unwrap();
+            assert_eq!(
+                (problem.line, problem.column),
+                naive_pos(xml.as_bytes(), at),
+                "{problem:?}"
+            );
+        }
     }
 
     #[test]
