@@ -15,7 +15,7 @@ use std::io::{self, BufRead, Read};
 use quick_xml::NsReader;
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesStart, BytesText, Event};
-use quick_xml::name::ResolveResult;
+use quick_xml::name::{NamespaceResolver, Prefix, ResolveResult};
 
 use super::MessageKind;
 use super::error::{Limits, Pos, XmlError, XmlErrorKind};
@@ -464,6 +464,7 @@ pub(crate) struct Cursor<R> {
     path_lengths: Vec<usize>,
     /// URI of the last element whose namespace was not recognised.
     last_uri: String,
+    prefixes: PrefixCache,
 }
 
 impl<R: BufRead> Cursor<R> {
@@ -484,6 +485,7 @@ impl<R: BufRead> Cursor<R> {
             path: String::new(),
             path_lengths: Vec::new(),
             last_uri: String::new(),
+            prefixes: PrefixCache::default(),
         }
     }
 
@@ -584,16 +586,17 @@ impl<R: BufRead> Cursor<R> {
         };
         match event {
             Event::Start(element) => {
-                let name = element.name().0;
-                let (resolved, local) = self.reader.resolver().resolve_element(element.name());
-                let local: &str = local.as_ref();
-                let ns = Ns::classify(&resolved);
-                note_uri(&mut self.last_uri, ns, &resolved);
                 self.depth += 1;
+                let (ns, local) = self.prefixes.classify(
+                    self.reader.resolver(),
+                    &mut self.last_uri,
+                    &element,
+                    Some(self.depth),
+                );
                 self.path_lengths.push(self.path.len());
                 self.path.push('/');
-                self.path.push_str(truncated(local, 80));
-                let local = name.len() - local.len();
+                self.path
+                    .push_str(truncated(local_name(&element, local), 80));
                 if self.depth > self.limits.max_depth {
                     return Err(too_deep(self.limits.max_depth, &self.path));
                 }
@@ -605,10 +608,9 @@ impl<R: BufRead> Cursor<R> {
                 })
             }
             Event::Empty(element) => {
-                let (resolved, local) = self.reader.resolver().resolve_element(element.name());
-                let local = element.name().0.len() - local.as_ref().len();
-                let ns = Ns::classify(&resolved);
-                note_uri(&mut self.last_uri, ns, &resolved);
+                let (ns, local) =
+                    self.prefixes
+                        .classify(self.reader.resolver(), &mut self.last_uri, &element, None);
                 if self.depth + 1 > self.limits.max_depth {
                     return Err(too_deep(self.limits.max_depth, &self.path));
                 }
@@ -620,6 +622,7 @@ impl<R: BufRead> Cursor<R> {
                 })
             }
             Event::End(_) => {
+                self.prefixes.close(self.depth);
                 self.depth = self.depth.saturating_sub(1);
                 if let Some(length) = self.path_lengths.pop() {
                     self.path.truncate(length);
@@ -703,6 +706,93 @@ impl<R: BufRead> Cursor<R> {
         }
         Ok(())
     }
+}
+
+/// Namespaces of element prefixes, kept while the bindings in scope do not
+/// change, so that most start tags are classified without resolving their
+/// prefix (a search of the bindings) and comparing URIs.
+///
+/// Bindings change only at an element that declares some (`xmlns` or
+/// `xmlns:p` attributes): the cache is emptied when such an element opens
+/// (its bindings are in scope for its own name) and when it closes. A tag
+/// whose attributes merely mention `xmlns` empties it too, which is only
+/// wasted work. Prefixes longer than 6 bytes, and elements of other
+/// namespaces (whose URI is kept for messages), are resolved every time.
+#[derive(Default)]
+struct PrefixCache {
+    /// (prefix key, namespace); at most [`PREFIX_CACHE_SIZE`].
+    entries: Vec<(u64, Ns)>,
+    /// Depths of the open elements that declare namespaces.
+    declaring: Vec<usize>,
+}
+
+const PREFIX_CACHE_SIZE: usize = 8;
+
+impl PrefixCache {
+    /// Namespace of `element` and where its local name starts in its name.
+    /// `depth`: the element's depth when it is a start tag (not `<x/>`).
+    fn classify(
+        &mut self,
+        resolver: &NamespaceResolver,
+        last_uri: &mut String,
+        element: &BytesStart<'_>,
+        depth: Option<usize>,
+    ) -> (Ns, usize) {
+        let name = element.name();
+        let (local, prefix) = name.decompose();
+        let local_at = name.0.len() - local.as_ref().len();
+        let attributes = element.attributes_raw();
+        let declares = !attributes.is_empty() && attributes.contains("xmlns");
+        if declares {
+            self.entries.clear();
+            if let Some(depth) = depth {
+                self.declaring.push(depth);
+            }
+        }
+        let key = prefix_key(prefix);
+        if let Some(&(_, ns)) = self.entries.iter().find(|(k, _)| Some(*k) == key) {
+            return (ns, local_at);
+        }
+        let resolved = resolver.resolve_prefix(prefix, true);
+        let ns = Ns::classify(&resolved);
+        note_uri(last_uri, ns, &resolved);
+        if declares && depth.is_none() {
+            // `<x xmlns:p="…"/>`: its bindings end with it.
+            return (ns, local_at);
+        }
+        if let Some(key) = key {
+            if ns != Ns::Other && self.entries.len() < PREFIX_CACHE_SIZE {
+                self.entries.push((key, ns));
+            }
+        }
+        (ns, local_at)
+    }
+
+    /// The element at `depth` closes.
+    fn close(&mut self, depth: usize) {
+        if self.declaring.last() == Some(&depth) {
+            self.declaring.pop();
+            self.entries.clear();
+        }
+    }
+}
+
+/// A prefix as a number (its bytes and its length), `None` when longer
+/// than 6 bytes; no prefix is 0.
+fn prefix_key(prefix: Option<Prefix<'_>>) -> Option<u64> {
+    let Some(prefix) = prefix else {
+        return Some(0);
+    };
+    let bytes = prefix.as_ref().as_bytes();
+    if bytes.len() > 6 {
+        return None;
+    }
+    let mut key = [0u8; 8];
+    key.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    if let Some(length) = key.get_mut(7) {
+        *length = bytes.len() as u8 + 1;
+    }
+    Some(u64::from_le_bytes(key))
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary.
@@ -1639,6 +1729,60 @@ mod tests {
             let same = vec![byte; 20_000];
             let (newlines, continuations) = super::tally(&same);
             assert_eq!(newlines + continuations, 20_000);
+        }
+    }
+
+    #[test]
+    fn start_tags_are_classified_as_quick_xml_resolves_them_whatever_the_declarations() {
+        use super::{Cursor, Ev, Ns};
+        use crate::xml::{Limits, NS_DELIVERY, NS_PIE, NS_QDT, NS_RAM};
+        use quick_xml::NsReader;
+        use quick_xml::events::Event;
+        let documents = [
+            // A prefix bound again inside a subtree, then back.
+            format!(
+                r#"<d:r xmlns:d="{NS_DELIVERY}" xmlns:r="{NS_RAM}"><r:x/><r:y xmlns:r="urn:other"><r:z/><r:w xmlns:r="{NS_PIE}"/><r:v><r:t xmlns:r="{NS_QDT}"><r:s/></r:t><r:q/></r:v></r:y><r:u/><d:m><r:k/></d:m></d:r>"#
+            ),
+            // Bindings of an empty element end with it.
+            format!(r#"<d:r xmlns:d="{NS_DELIVERY}"><p:x xmlns:p="{NS_PIE}"/><p:y/><d:z/></d:r>"#),
+            // The default namespace, undeclared and declared again.
+            format!(r#"<r xmlns="{NS_RAM}"><x/><y xmlns=""><z/><w xmlns="{NS_QDT}"/></y><v/></r>"#),
+            // A long prefix, an undeclared prefix, a value that mentions xmlns.
+            format!(
+                r#"<longprefix:a xmlns:longprefix="{NS_QDT}" note="xmlns"><longprefix:b/><u:c/><r:d xmlns:r="{NS_RAM}" other="xmlns:r"><r:e/></r:d><r:f/></longprefix:a>"#
+            ),
+            // Many prefixes at once, more than the cache holds.
+            format!(
+                r#"<a:r xmlns:a="{NS_RAM}" xmlns:b="{NS_PIE}" xmlns:c="{NS_QDT}" xmlns:d="{NS_DELIVERY}" xmlns:e="{NS_RAM}" xmlns:f="{NS_PIE}" xmlns:g="{NS_QDT}" xmlns:h="{NS_RAM}" xmlns:i="{NS_PIE}"><a:x/><b:x/><c:x/><d:x/><e:x/><f:x/><g:x/><h:x/><i:x/><i:y/><a:y/><x/></a:r>"#
+            ),
+        ];
+        for document in &documents {
+            let mut reference = NsReader::from_str(document);
+            let mut expected = Vec::new();
+            loop {
+                match reference.read_resolved_event().unwrap() {
+                    (resolved, Event::Start(_) | Event::Empty(_)) => {
+                        expected.push(Ns::classify(&resolved));
+                    }
+                    (_, Event::Eof) => break,
+                    _ => {}
+                }
+            }
+            let mut cursor = Cursor::new(document.as_bytes(), Limits::default());
+            let mut classified = Vec::new();
+            loop {
+                match cursor.next() {
+                    Ok(Ev::Start { ns, .. }) => classified.push(ns),
+                    Ok(Ev::Eof) => break,
+                    Ok(_) => {}
+                    Err(_) => panic!("refused: {document}"),
+                }
+            }
+            assert_eq!(classified, expected, "{document}");
+            assert!(
+                expected.iter().any(|ns| matches!(ns, Ns::Other | Ns::None)),
+                "{document}"
+            );
         }
     }
 
