@@ -221,6 +221,25 @@ impl<R: BufRead> Tracked<R> {
     }
 }
 
+impl<R: BufRead> Tracked<R> {
+    /// [`BufRead::fill_buf`] with no room left: the end of the input, or the
+    /// refusal of the limit reached.
+    #[cold]
+    #[inline(never)]
+    fn fill_buf_at_limit(&mut self) -> io::Result<&[u8]> {
+        let at_end = self.inner.fill_buf()?.is_empty();
+        if at_end {
+            return Ok(&[]);
+        }
+        self.hit = Some(if self.consumed >= self.max_document {
+            LimitHit::Document
+        } else {
+            LimitHit::Token
+        });
+        Err(io::Error::other("size limit reached"))
+    }
+}
+
 impl<R: BufRead> Read for Tracked<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let available = self.fill_buf()?;
@@ -234,22 +253,15 @@ impl<R: BufRead> Read for Tracked<R> {
 }
 
 impl<R: BufRead> BufRead for Tracked<R> {
-    // Inlined into quick-xml's read loops (called several times per event).
-    #[inline]
+    // Inlined into quick-xml's read loops (called several times per event):
+    // the refusal is out of line so that what is left is small.
+    #[inline(always)]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         let room = self.limit.saturating_sub(self.consumed);
-        let buf = self.inner.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(buf);
-        }
         if room == 0 {
-            self.hit = Some(if self.consumed >= self.max_document {
-                LimitHit::Document
-            } else {
-                LimitHit::Token
-            });
-            return Err(io::Error::other("size limit reached"));
+            return self.fill_buf_at_limit();
         }
+        let buf = self.inner.fill_buf()?;
         let n = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
         Ok(buf.get(..n).unwrap_or(buf))
     }
@@ -1784,6 +1796,46 @@ mod tests {
                 expected.iter().any(|ns| matches!(ns, Ns::Other | Ns::None)),
                 "{document}"
             );
+        }
+    }
+
+    #[test]
+    fn a_tag_of_exactly_the_token_budget_is_read_and_one_byte_more_is_refused() {
+        use super::{Cursor, Ev};
+        use crate::xml::{Limits, XmlErrorKind};
+        let read = |xml: &str, capacity: usize, limits: Limits| {
+            let input = std::io::BufReader::with_capacity(capacity, xml.as_bytes());
+            let mut cursor = Cursor::new(input, limits);
+            loop {
+                match cursor.next() {
+                    Ok(Ev::Eof) => return Ok(()),
+                    Ok(_) => {}
+                    Err(failure) => return Err(cursor.locate(failure)),
+                }
+            }
+        };
+        // A text ends at the next '<', which has to fit too: only tags are
+        // exactly at the budget.
+        let tokens = Limits {
+            max_token_bytes: 16,
+            ..Limits::default()
+        };
+        for capacity in [1, 7, 4096] {
+            let fits = r#"<a b="12345678">x</a>"#;
+            assert_eq!(read(fits, capacity, tokens), Ok(()), "{capacity}");
+            let over = r#"<a b="123456789">x</a>"#;
+            let error = read(over, capacity, tokens).unwrap_err();
+            assert_eq!(error.kind, XmlErrorKind::TooLarge, "{capacity}");
+            assert_eq!((error.line, error.column), (1, 1), "{capacity}");
+            let document = Limits {
+                max_document_bytes: fits.len() as u64,
+                ..Limits::default()
+            };
+            assert_eq!(read(fits, capacity, document), Ok(()), "{capacity}");
+            let longer = format!("{fits} ");
+            let error = read(&longer, capacity, document).unwrap_err();
+            assert_eq!(error.kind, XmlErrorKind::TooLarge, "{capacity}");
+            assert!(error.message.contains("document"), "{error}");
         }
     }
 
