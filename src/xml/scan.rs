@@ -570,6 +570,7 @@ impl<R: BufRead> Cursor<R> {
     /// through free functions, so that returning a borrow of `buf` is
     /// accepted; this is also why a refusal's position, counted in `buf`, is
     /// found after the event's borrow has ended.
+    #[inline(always)]
     pub(crate) fn next(&mut self) -> Result<Ev<'_>, Unlocated> {
         if self.buf.len() > WINDOW_FLUSH {
             self.located.flush(&self.buf);
