@@ -219,9 +219,7 @@ impl<R: BufRead> Tracked<R> {
             .min(self.max_document);
         self.consumed
     }
-}
 
-impl<R: BufRead> Tracked<R> {
     /// [`BufRead::fill_buf`] with no room left: the end of the input, or the
     /// refusal of the limit reached.
     #[cold]
@@ -278,8 +276,7 @@ impl<R: BufRead> BufRead for Tracked<R> {
 /// Whole 32-byte blocks are counted into byte-wide counters (a loop the
 /// compiler turns into vector code), summed every 255 blocks at most so that
 /// no counter overflows; the last bytes, zero-padded to a block, go into the
-/// same counters. Most chunks are a few hundred bytes (from one kept value
-/// to the next), so the counters are summed once per call.
+/// same counters, which are summed once per call.
 fn tally(bytes: &[u8]) -> (u64, u64) {
     let mut newlines = 0u64;
     let mut continuations = 0u64;
@@ -420,7 +417,7 @@ pub(crate) enum Ev<'a> {
 }
 
 /// The local name of `element`, which starts at byte `local` of its name
-/// (as [`Ev::Start`] gives it, from the namespace resolution).
+/// (as [`Ev::Start`] gives it, from the namespace classification).
 pub(crate) fn local_name<'e>(element: &'e BytesStart<'_>, local: usize) -> &'e str {
     element.name().0.get(local..).unwrap_or("")
 }
