@@ -22,7 +22,7 @@ use crate::domain::types::WorkerId;
 
 use super::MessageKind;
 use super::error::{Limits, Pos, XmlError, XmlErrorKind};
-use super::scan::{Document, Leaf, Node, Scanned, Shape, Slot, branch, leaf, path_of};
+use super::scan::{Document, Leaf, Node, Positions, Scanned, Shape, Slot, branch, leaf, path_of};
 
 const VERSION: usize = 0;
 const TRANSACTION: usize = 1;
@@ -268,6 +268,7 @@ impl<R: BufRead> DeliveryReader<R> {
         }
         map_message(
             &self.scanned,
+            &self.document.cursor.positions(),
             self.document.wrapper_version.as_deref(),
             self.rounding,
         )
@@ -332,7 +333,11 @@ fn text(scanned: &Scanned, slot: usize) -> Option<String> {
 }
 
 /// Parses a stamp leaf: `Ok(None)` when absent or empty.
-fn stamp(scanned: &Scanned, slot: usize) -> Result<Option<Stamp>, (Pos, String)> {
+fn stamp(
+    scanned: &Scanned,
+    positions: &Positions<'_>,
+    slot: usize,
+) -> Result<Option<Stamp>, (Pos, String)> {
     let Some(leaf) = scanned.header(slot) else {
         return Ok(None);
     };
@@ -344,7 +349,7 @@ fn stamp(scanned: &Scanned, slot: usize) -> Result<Option<Stamp>, (Pos, String)>
     }
     Stamp::parse(value)
         .map(Some)
-        .map_err(|e| (leaf.pos, e.to_string()))
+        .map_err(|e| (positions.of(leaf), e.to_string()))
 }
 
 /// Fast path for the form every producer writes, `YYYY-MM-DDThh:mm:ss`
@@ -409,12 +414,15 @@ pub(crate) fn parse_decimal(text: &str) -> Option<Decimal> {
 
 fn map_message(
     scanned: &Scanned,
+    positions: &Positions<'_>,
     wrapper_version: Option<&str>,
     rounding: RoundingRule,
 ) -> Result<DeliveryLine, XmlError> {
     let Some(line_id) = text(scanned, ID) else {
         let relative = path_of(&ROOT, Slot::Header(ID));
-        let pos = scanned.header(ID).map_or(scanned.start, |l| l.pos);
+        let pos = scanned
+            .header(ID)
+            .map_or(scanned.start, |l| positions.of(l));
         return Err(XmlError {
             kind: XmlErrorKind::MissingId,
             message: format!(
@@ -473,15 +481,16 @@ fn map_message(
 
     let worker_id = match scanned
         .header(WORKER)
-        .and_then(|l| l.value().map(|v| (l.pos, v)))
+        .and_then(|l| l.value().map(|v| (l, v)))
     {
         None => {
             warnings.push(NO_WORKER_WARNING.to_owned());
             None
         }
-        Some((pos, value)) => match WorkerId::parse(value) {
+        Some((leaf, value)) => match WorkerId::parse(value) {
             Ok(worker) => Some(worker),
             Err(error) => {
+                let pos = positions.of(leaf);
                 problems.at(WORKER, Some(pos), format!("invalid worker id: {error}"));
                 None
             }
@@ -556,7 +565,7 @@ fn map_message(
         Some("SUP") => Mapping::Withdraw,
         Some(other) => {
             let shown: String = other.chars().take(40).collect();
-            let pos = scanned.header(TYPE_CODE).map(|l| l.pos);
+            let pos = scanned.header(TYPE_CODE).map(|l| positions.of(l));
             problems.at(
                 TYPE_CODE,
                 pos,
@@ -577,14 +586,15 @@ fn map_message(
         _ => (false, false),
     };
 
-    let read_stamp =
-        |slot: usize, problems: &mut Problems<'_>, what: &str| match stamp(scanned, slot) {
-            Ok(value) => value,
-            Err((pos, message)) => {
-                problems.at(slot, Some(pos), format!("unreadable {what}: {message}"));
-                None
-            }
-        };
+    let read_stamp = |slot: usize, problems: &mut Problems<'_>, what: &str| match stamp(
+        scanned, positions, slot,
+    ) {
+        Ok(value) => value,
+        Err((pos, message)) => {
+            problems.at(slot, Some(pos), format!("unreadable {what}: {message}"));
+            None
+        }
+    };
     let raw_start = if drop_start {
         None
     } else {
@@ -723,7 +733,7 @@ fn map_message(
         index: scanned.index,
         submission,
         transaction_id: text(scanned, TRANSACTION),
-        issue_date_time: stamp(scanned, ISSUE).ok().flatten(),
+        issue_date_time: stamp(scanned, positions, ISSUE).ok().flatten(),
         financer_id: text(scanned, ISSUER),
         saad_id,
         saad_siret: text(scanned, SAAD_SIRET),

@@ -19,7 +19,7 @@ use super::MessageKind;
 use super::delivery::{hours_to_minutes, parse_decimal};
 use super::error::{Limits, XmlError};
 use super::order::{parse_day, problem};
-use super::scan::{Document, Leaf, Node, Scanned, Shape, Slot, branch, group, leaf};
+use super::scan::{Document, Leaf, Node, Positions, Scanned, Shape, Slot, branch, group, leaf};
 use super::write::{Out, amount, edess_list, hours};
 
 const VERSION: usize = 0;
@@ -327,12 +327,12 @@ pub fn read_invoice(bytes: &[u8]) -> Result<Vec<InvoiceMessage>, XmlError> {
     let mut invoices = Vec::new();
     let mut scanned = Scanned::default();
     while document.next_message(&mut scanned)? {
-        invoices.push(map_message(&scanned));
+        invoices.push(map_message(&scanned, &document.cursor.positions()));
     }
     Ok(invoices)
 }
 
-fn map_message(scanned: &Scanned) -> InvoiceMessage {
+fn map_message(scanned: &Scanned, positions: &Positions<'_>) -> InvoiceMessage {
     let header = |slot| value(scanned.header(slot));
     let mut first: Option<MessageProblem> = None;
     let mut note = |p: MessageProblem| {
@@ -360,7 +360,7 @@ fn map_message(scanned: &Scanned) -> InvoiceMessage {
             let kind = InvoiceKind::from_type_code(code);
             if kind.is_none() {
                 let shown: String = code.chars().take(20).collect();
-                let pos = scanned.header(TYPE_CODE).map(|l| l.pos);
+                let pos = scanned.header(TYPE_CODE).map(|l| positions.of(l));
                 note(problem(
                     &ROOT,
                     scanned,
@@ -389,7 +389,7 @@ fn map_message(scanned: &Scanned) -> InvoiceMessage {
                     h(PERIOD_START),
                     LINE_ITEM,
                     0,
-                    Some(l.pos),
+                    Some(positions.of(l)),
                     format!("unreadable billed period start '{shown}'"),
                 ));
             }
@@ -438,7 +438,7 @@ fn map_message(scanned: &Scanned) -> InvoiceMessage {
                         g(slot),
                         LINE_ITEM,
                         number,
-                        Some(l.pos),
+                        Some(positions.of(l)),
                         format!("unreadable {what} '{shown}'"),
                     ));
                 }

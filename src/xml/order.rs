@@ -21,7 +21,9 @@ use crate::domain::types::Household;
 use super::MessageKind;
 use super::delivery::{hours_to_minutes, parse_decimal};
 use super::error::{Limits, Pos, XmlError};
-use super::scan::{Document, Leaf, Node, Scanned, Shape, Slot, branch, group, leaf, path_of};
+use super::scan::{
+    Document, Leaf, Node, Positions, Scanned, Shape, Slot, branch, group, leaf, path_of,
+};
 use super::write::{Out, amount, edess_list, hours};
 
 const VERSION: usize = 0;
@@ -236,12 +238,12 @@ pub fn read_order(bytes: &[u8]) -> Result<Vec<OrderPlan>, XmlError> {
     let mut plans = Vec::new();
     let mut scanned = Scanned::default();
     while document.next_message(&mut scanned)? {
-        map_message(&scanned, &mut plans);
+        map_message(&scanned, &document.cursor.positions(), &mut plans);
     }
     Ok(plans)
 }
 
-fn map_message(scanned: &Scanned, plans: &mut Vec<OrderPlan>) {
+fn map_message(scanned: &Scanned, positions: &Positions<'_>, plans: &mut Vec<OrderPlan>) {
     let header = |slot| value(scanned.header(slot));
     let mut header_problem: Option<MessageProblem> = None;
     let mut first = |p: MessageProblem| {
@@ -264,7 +266,7 @@ fn map_message(scanned: &Scanned, plans: &mut Vec<OrderPlan>) {
                 h(slot),
                 LINE_ITEM,
                 0,
-                Some(leaf.pos),
+                Some(positions.of(leaf)),
                 format!("unreadable {what} '{shown}': expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ss"),
             ));
         }
@@ -348,7 +350,7 @@ fn map_message(scanned: &Scanned, plans: &mut Vec<OrderPlan>) {
                 .and_then(|m| u32::try_from(m).ok());
             if minutes.is_none() {
                 let shown: String = v.chars().take(40).collect();
-                first(problem(&ROOT, scanned, g(QUANTITY), LINE_ITEM, number, Some(l.pos), format!("unreadable monthly hours '{shown}': expected a non-negative decimal number of hours")));
+                first(problem(&ROOT, scanned, g(QUANTITY), LINE_ITEM, number, Some(positions.of(l)), format!("unreadable monthly hours '{shown}': expected a non-negative decimal number of hours")));
             }
             if l.unit_code.as_deref().is_some_and(|u| u != "HUR") {
                 warnings.push("RequestedQuantity unit is not HUR: read as hours".to_owned());
@@ -359,7 +361,7 @@ fn map_message(scanned: &Scanned, plans: &mut Vec<OrderPlan>) {
             let rate = parse_decimal(v);
             if rate.is_none() {
                 let shown: String = v.chars().take(40).collect();
-                first(problem(&ROOT, scanned, g(RATE), LINE_ITEM, number, Some(l.pos), format!("unreadable hourly rate '{shown}': expected a decimal amount such as 24.00")));
+                first(problem(&ROOT, scanned, g(RATE), LINE_ITEM, number, Some(positions.of(l)), format!("unreadable hourly rate '{shown}': expected a decimal amount such as 24.00")));
             }
             rate
         });
