@@ -936,3 +936,142 @@ on_both_backends!(
     audit_rows_are_appended_and_immutable,
     final_invoices_and_issued_batches_are_immutable,
 );
+
+/// The migration that packs an invoice line's traceability into the line
+/// (`invoice_lines.interventions`, issue #9).
+const PACKED_TRACES_MIGRATION: i64 = 20_261_204_000_003;
+
+/// Applies this backend's migrations older than `version` only: a
+/// database as an earlier gateway left it.
+async fn migrate_before(store: &Store, version: i64) {
+    let dir = match store {
+        Store::Sqlite(_) => "migrations/sqlite",
+        Store::Postgres(_) => "migrations/postgres",
+    };
+    let mut migrator =
+        sqlx::migrate::Migrator::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+            .await
+            .expect("migrations");
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    match store {
+        Store::Sqlite(s) => migrator.run(s.pool()).await,
+        Store::Postgres(s) => migrator.run(s.pool()).await,
+    }
+    .unwrap_or_else(|e| panic!("migrations before {version}: {e}"));
+}
+
+/// Traceability rows written before they were packed into their invoice
+/// lines are moved there by the migration, final invoice included, and the
+/// final invoice stays immutable.
+async fn traceability_rows_stored_before_packing_are_moved_into_their_lines(store: &Store) {
+    migrate_before(store, PACKED_TRACES_MIGRATION).await;
+    let now = t("2024-01-02T12:00:00Z");
+    store.upsert_saad(&saad(SAAD_A), now).await.unwrap();
+    let built = accepted_delivery("OLD", 3, 0, 1, now);
+    assert_eq!(ingest(store, "T-OLD", &built).await, CommitOutcome::Stored);
+    let versions: Vec<i64> = match store {
+        Store::Sqlite(s) => {
+            sqlx::query_scalar("SELECT id FROM intervention_versions ORDER BY id")
+                .fetch_all(s.pool())
+                .await
+        }
+        Store::Postgres(s) => {
+            sqlx::query_scalar("SELECT id FROM intervention_versions ORDER BY id")
+                .fetch_all(s.pool())
+                .await
+        }
+    }
+    .expect("version ids");
+    assert_eq!(versions.len(), 3);
+    raw_sql(
+        store,
+        &format!(
+            "INSERT INTO invoices (id, financer_id, saad_siret, aid_type, month, kind, status, line_count, \
+             billed_minutes, rejected_minutes, valued_amount, participation_amount, amount_due, created_at, \
+             close_run_id) VALUES ('F-OLD', 'default', '{SAAD_A}', 'APA', '2024-01', 'proforma', 'final', 2, \
+             180, 0, '60.00', '0.00', '60.00', '2024-02-01T08:00:00.000000Z', 'close-2024-01')"
+        ),
+    )
+    .await
+    .expect("old invoice");
+    for line_no in [1, 2] {
+        raw_sql(
+            store,
+            &format!(
+                "INSERT INTO invoice_lines (invoice_id, line_no, plan_ref, beneficiary_id, billed_minutes, \
+                 rejected_minutes, hourly_rate, valued_amount, participation_amount, amount_due) \
+                 VALUES ('F-OLD', {line_no}, 'P-{line_no}', 'B-{line_no}', 90, 0, '20.00', '30.00', '0.00', \
+                 '30.00')"
+            ),
+        )
+        .await
+        .expect("old line");
+    }
+    // Line 1 billed the last version then the first (rows in any order);
+    // line 2 billed nothing.
+    for (version, billed) in [(versions[2], 60), (versions[0], 30)] {
+        raw_sql(
+            store,
+            &format!(
+                "INSERT INTO invoice_line_interventions (invoice_id, line_no, version_id, billed_minutes, \
+                 rejected_minutes) VALUES ('F-OLD', 1, {version}, {billed}, 5)"
+            ),
+        )
+        .await
+        .expect("old trace");
+    }
+
+    store.migrate().await.expect("migrate");
+
+    let (invoice, lines) = store.get_invoice("F-OLD", None).await.unwrap().unwrap();
+    assert_eq!(invoice.status, InvoiceStatus::Final);
+    assert_eq!(
+        lines[0].interventions,
+        vec![
+            BilledIntervention {
+                version_id: versions[0],
+                billed_minutes: 30,
+                rejected_minutes: 5,
+            },
+            BilledIntervention {
+                version_id: versions[2],
+                billed_minutes: 60,
+                rejected_minutes: 5,
+            },
+        ]
+    );
+    assert!(lines[1].interventions.is_empty());
+    assert!(
+        raw_sql(store, "SELECT COUNT(*) FROM invoice_line_interventions")
+            .await
+            .is_err(),
+        "the old table is dropped"
+    );
+    let refused = raw_sql(store, "UPDATE invoice_lines SET interventions = '[]'").await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "a final invoice's lines stay immutable: {refused:?}"
+    );
+}
+
+mod packed_traces_migration {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let db = super::TestDb::sqlite_migrated(false).await;
+        super::traceability_rows_stored_before_packing_are_moved_into_their_lines(&db.store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(db) = super::TestDb::postgres_migrated(false).await else {
+            return;
+        };
+        super::traceability_rows_stored_before_packing_are_moved_into_their_lines(&db.store).await;
+    }
+}

@@ -1034,7 +1034,8 @@ impl BackendStore {
             sqlx::query(
                 "INSERT INTO invoice_lines (invoice_id, line_no, plan_ref, beneficiary_id, billed_minutes, \
                  rejected_minutes, hourly_rate, valued_amount, participation_amount, amount_due, \
-                 allotted_minutes, carried_in_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 allotted_minutes, carried_in_minutes, interventions) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&invoice.id)
             .bind(line.line_no)
@@ -1048,21 +1049,9 @@ impl BackendStore {
             .bind(dec(line.amount_due))
             .bind(line.allotted_minutes)
             .bind(line.carried_in_minutes)
+            .bind(pack_traces(&line.interventions)?)
             .execute(&mut *tx)
             .await?;
-            for billed in &line.interventions {
-                sqlx::query(
-                    "INSERT INTO invoice_line_interventions (invoice_id, line_no, version_id, billed_minutes, \
-                     rejected_minutes) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&invoice.id)
-                .bind(line.line_no)
-                .bind(billed.version_id)
-                .bind(billed.billed_minutes)
-                .bind(billed.rejected_minutes)
-                .execute(&mut *tx)
-                .await?;
-            }
         }
         tx.commit().await?;
         Ok(())
@@ -1090,32 +1079,10 @@ impl BackendStore {
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;
-        let trace_rows = sqlx::query(
-            "SELECT line_no, version_id, billed_minutes, rejected_minutes FROM invoice_line_interventions \
-             WHERE invoice_id = $1 ORDER BY line_no, version_id",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut traces: BTreeMap<i64, Vec<BilledIntervention>> = BTreeMap::new();
-        for t in &trace_rows {
-            traces
-                .entry(get(t, "line_no")?)
-                .or_default()
-                .push(BilledIntervention {
-                    version_id: get(t, "version_id")?,
-                    billed_minutes: get(t, "billed_minutes")?,
-                    rejected_minutes: get(t, "rejected_minutes")?,
-                });
-        }
-        let mut lines = Vec::with_capacity(line_rows.len());
-        for l in &line_rows {
-            let line_no: i64 = get(l, "line_no")?;
-            lines.push(InvoiceLineRecord {
-                interventions: traces.remove(&line_no).unwrap_or_default(),
-                ..invoice_line_from_row(l)?
-            });
-        }
+        let lines = line_rows
+            .iter()
+            .map(invoice_line_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some((invoice, lines)))
     }
 

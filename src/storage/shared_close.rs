@@ -7,7 +7,7 @@
 //
 // The close is one transaction ([`close_month_with_invoices`]): the month's
 // row is claimed with a compare-and-set (`status <> 'closed'`), then every
-// invoice, line and traceability row is written in bulk. A concurrent close
+// invoice and line (its traceability packed in it) is written in bulk. A concurrent close
 // (another request, another gateway process on the same PostgreSQL) either
 // waits for the row lock and finds the month closed, or is refused by the
 // invoices' primary key; either way exactly one set of invoices is stored.
@@ -31,62 +31,34 @@ fn invoice_line_from_row(row: &DbRow) -> StoreResult<InvoiceLineRecord> {
         valued_amount: get_dec(row, "valued_amount")?,
         participation_amount: get_dec(row, "participation_amount")?,
         amount_due: get_dec(row, "amount_due")?,
-        interventions: Vec::new(),
+        interventions: unpack_traces(&get::<String>(row, "interventions")?)?,
     })
 }
 
-/// Writes the traceability rows (one per billed intervention: the bulk of
-/// a close) in the close's transaction. PostgreSQL: one `COPY … FROM STDIN`
-/// (text format), the cheapest bulk path it has. SQLite: one JSON array per
-/// 50 000 rows unpacked by `json_each`, one bound value instead of five per
-/// row.
-async fn insert_traces(conn: &mut Conn, traces: &[(&str, i64, &BilledIntervention)]) -> StoreResult<()> {
-    if traces.is_empty() {
-        return Ok(());
-    }
-    if let Some(pg) = (&mut *conn as &mut dyn std::any::Any).downcast_mut::<sqlx::postgres::PgConnection>() {
-        return copy_traces(pg, traces).await;
-    }
-    for chunk in traces.chunks(50_000) {
-        let data = serde_json::to_string(
-            &chunk
-                .iter()
-                .map(|(id, line_no, b)| {
-                    serde_json::json!([id, line_no, b.version_id, b.billed_minutes, b.rejected_minutes])
-                })
-                .collect::<Vec<_>>(),
-        )?;
-        sqlx::query(
-            "INSERT INTO invoice_line_interventions (invoice_id, line_no, version_id, billed_minutes, \
-             rejected_minutes) SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4 \
-             FROM (SELECT value AS v FROM json_each($1))",
-        )
-        .bind(data)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+/// An invoice line's traceability as stored (`invoice_lines.interventions`):
+/// one JSON array `[[version_id, billed_minutes, rejected_minutes], ...]`
+/// in version order.
+fn pack_traces(traces: &[BilledIntervention]) -> StoreResult<String> {
+    let mut rows: Vec<[i64; 3]> = traces
+        .iter()
+        .map(|b| [b.version_id, b.billed_minutes, b.rejected_minutes])
+        .collect();
+    rows.sort_unstable();
+    Ok(serde_json::to_string(&rows)?)
 }
 
-/// [`insert_traces`] on PostgreSQL: `COPY` text rows, sent 1 MiB at a time.
-async fn copy_traces(
-    conn: &mut sqlx::postgres::PgConnection,
-    traces: &[(&str, i64, &BilledIntervention)],
-) -> StoreResult<()> {
-    super::pg_copy::copy_in(
-        conn,
-        "COPY invoice_line_interventions (invoice_id, line_no, version_id, billed_minutes, rejected_minutes) \
-         FROM STDIN",
-        traces,
-        |buffer, (id, line_no, b)| {
-            super::pg_copy::copy_row(
-                buffer,
-                &[id, line_no, &b.version_id, &b.billed_minutes, &b.rejected_minutes],
-            );
-        },
-        "traceability rows failed",
-    )
-    .await
+/// [`pack_traces`] read back.
+fn unpack_traces(packed: &str) -> StoreResult<Vec<BilledIntervention>> {
+    let rows: Vec<[i64; 3]> = serde_json::from_str(packed)
+        .map_err(|e| StoreError::corrupt(format!("invoice line traceability {packed:.40}: {e}")))?;
+    Ok(rows
+        .into_iter()
+        .map(|[version_id, billed_minutes, rejected_minutes]| BilledIntervention {
+            version_id,
+            billed_minutes,
+            rejected_minutes,
+        })
+        .collect())
 }
 
 impl BackendStore {
@@ -150,13 +122,22 @@ impl BackendStore {
             .iter()
             .flat_map(|(h, lines)| lines.iter().map(move |l| (h.id.as_str(), l)))
             .collect();
-        for chunk in lines.chunks(MAX_BINDS_PER_STATEMENT / 12) {
+        let packed: Vec<String> = lines
+            .iter()
+            .map(|(_, line)| pack_traces(&line.interventions))
+            .collect::<StoreResult<_>>()?;
+        let lines: Vec<(&str, &InvoiceLineRecord, &str)> = lines
+            .iter()
+            .zip(&packed)
+            .map(|((id, line), traces)| (*id, *line, traces.as_str()))
+            .collect();
+        for chunk in lines.chunks(MAX_BINDS_PER_STATEMENT / 13) {
             let mut q = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO invoice_lines (invoice_id, line_no, plan_ref, beneficiary_id, billed_minutes, \
                  rejected_minutes, allotted_minutes, carried_in_minutes, hourly_rate, valued_amount, \
-                 participation_amount, amount_due) ",
+                 participation_amount, amount_due, interventions) ",
             );
-            q.push_values(chunk, |mut b, (id, line)| {
+            q.push_values(chunk, |mut b, (id, line, traces)| {
                 b.push_bind(*id)
                     .push_bind(line.line_no)
                     .push_bind(line.plan_ref.as_str())
@@ -168,15 +149,11 @@ impl BackendStore {
                     .push_bind(dec(line.hourly_rate))
                     .push_bind(dec(line.valued_amount))
                     .push_bind(dec(line.participation_amount))
-                    .push_bind(dec(line.amount_due));
+                    .push_bind(dec(line.amount_due))
+                    .push_bind(*traces);
             });
             q.build().persistent(false).execute(&mut *tx).await?;
         }
-        let traces: Vec<(&str, i64, &BilledIntervention)> = lines
-            .iter()
-            .flat_map(|(id, line)| line.interventions.iter().map(move |b| (*id, line.line_no, b)))
-            .collect();
-        insert_traces(&mut tx, &traces).await?;
         let numbered: Vec<(i64, &CloseRejectionRecord)> = rejections
             .iter()
             .enumerate()
@@ -377,8 +354,8 @@ impl BackendStore {
             .collect()
     }
 
-    /// Every invoice of a billed month with its lines (without their
-    /// traceability rows): what regularisation compares with (two queries).
+    /// Every invoice of a billed month with its lines: what regularisation
+    /// compares with (two queries).
     pub(crate) async fn invoices_with_lines(
         &self,
         month: YearMonth,

@@ -20,7 +20,6 @@ pub const BUSINESS_TABLES: &[&str] = &[
     "months",
     "invoices",
     "invoice_lines",
-    "invoice_line_interventions",
     "payment_batches",
     "batch_payments",
 ];

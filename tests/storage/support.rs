@@ -31,11 +31,21 @@ enum Cleanup {
 
 impl TestDb {
     pub async fn sqlite() -> TestDb {
+        Self::sqlite_migrated(true).await
+    }
+
+    /// A fresh SQLite database, migrated (as `Store::open`) or not at all
+    /// (as `Store::connect`).
+    pub async fn sqlite_migrated(migrated: bool) -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = Store::open(&StoreConfig::new(url))
-            .await
-            .expect("open sqlite");
+        let config = StoreConfig::new(url);
+        let store = if migrated {
+            Store::open(&config).await
+        } else {
+            Store::connect(&config).await
+        }
+        .expect("open sqlite");
         TestDb {
             store,
             cleanup: Cleanup::Sqlite(dir),
@@ -45,6 +55,11 @@ impl TestDb {
     /// A fresh PostgreSQL database, or `None` (with a notice) when the
     /// server is unreachable outside CI. Under `CI=true` it panics instead.
     pub async fn postgres() -> Option<TestDb> {
+        Self::postgres_migrated(true).await
+    }
+
+    /// [`Self::postgres`], migrated or not at all (see [`Self::sqlite_migrated`]).
+    pub async fn postgres_migrated(migrated: bool) -> Option<TestDb> {
         let admin = admin_url();
         let name = format!(
             "saadgw_test_{}_{}",
@@ -74,10 +89,13 @@ impl TestDb {
             .await
             .expect("create test database");
         admin_pool.close().await;
-        let url = format!("{}/{name}", server_url());
-        let store = Store::open(&StoreConfig::new(url))
-            .await
-            .expect("open postgres");
+        let config = StoreConfig::new(format!("{}/{name}", server_url()));
+        let store = if migrated {
+            Store::open(&config).await
+        } else {
+            Store::connect(&config).await
+        }
+        .expect("open postgres");
         Some(TestDb {
             store,
             cleanup: Cleanup::Postgres { name },
