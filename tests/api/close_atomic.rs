@@ -100,8 +100,9 @@ async fn r9_two_gateway_processes_closing_one_month_on_postgres_store_one_set_of
     other.close().await;
 }
 
-/// An invoice whose traceability names an intervention version that does
-/// not exist: the foreign key refuses it half-way through the close.
+/// An invoice with two lines numbered 1: the primary key of `invoice_lines`
+/// refuses it half-way through the close, after the invoice headers (and
+/// the month's claim) were written.
 fn broken_close() -> Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)> {
     let now = parse_time("2024-02-01T08:00:00+01:00");
     let good = InvoiceRecord {
@@ -123,7 +124,7 @@ fn broken_close() -> Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)> {
     };
     let bad = InvoiceRecord {
         id: "F202401P-BAD".to_owned(),
-        line_count: 1,
+        line_count: 2,
         ..good.clone()
     };
     let line = InvoiceLineRecord {
@@ -139,12 +140,16 @@ fn broken_close() -> Vec<(InvoiceRecord, Vec<InvoiceLineRecord>)> {
         participation_amount: "0".parse().unwrap(),
         amount_due: "24.50".parse().unwrap(),
         interventions: vec![BilledIntervention {
-            version_id: 987_654_321,
+            version_id: 1,
             billed_minutes: 60,
             rejected_minutes: 0,
         }],
     };
-    vec![(good, vec![]), (bad, vec![line])]
+    let twin = InvoiceLineRecord {
+        plan_ref: "P-Y".to_owned(),
+        ..line.clone()
+    };
+    vec![(good, vec![]), (bad, vec![line, twin])]
 }
 
 async fn a_close_failing_half_way_leaves_the_month_open_and_no_invoice(backend: Backend) {
@@ -158,7 +163,7 @@ async fn a_close_failing_half_way_leaves_the_month_open_and_no_invoice(backend: 
         .store
         .close_month_with_invoices(january, now, "close-2024-01", &broken_close())
         .await;
-    assert!(result.is_err(), "the foreign key must refuse the close");
+    assert!(result.is_err(), "the primary key must refuse the close");
     assert_eq!(
         app.store.get_month(january).await.unwrap().status,
         MonthStatus::Open
