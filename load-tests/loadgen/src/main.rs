@@ -1191,6 +1191,9 @@ async fn realtime(
     Ok((value, next_index))
 }
 
+/// Quiet time before the soak: longer than a real-time request's timeout.
+const SOAK_DRAIN: Duration = Duration::from_secs(15);
+
 async fn soak(
     shared: &Shared,
     session: &Session,
@@ -1204,6 +1207,11 @@ async fn soak(
     }
     let rate = (best / 2).max(20);
     let duration = Duration::from_secs_f64(minutes * 60.0);
+    // The real-time search ends on steps the gateway could not sustain:
+    // their requests are still queued or in flight (each has a 10 s
+    // timeout). Let them drain first, so the soak measures its own rate,
+    // not the tail of an overload.
+    tokio::time::sleep(SOAK_DRAIN).await;
     let pid = session.server.pid();
     let samples = Arc::new(std::sync::Mutex::new(Vec::<(f64, u64)>::new()));
     let sampler = {
