@@ -1,5 +1,5 @@
 //! `COPY … FROM STDIN` in text format for PostgreSQL bulk writes (ingestion
-//! version rows, the close's traceability rows): field escaping, and one
+//! version rows): field escaping, and one
 //! helper that streams rows 1 MiB at a time and aborts the COPY on failure.
 
 use chrono::{DateTime, Utc};
