@@ -568,6 +568,112 @@ mod cases {
         assert_eq!(count(store, RAW_SIDES).await, 240);
     }
 
+    /// The group committer's queue is bounded (`QueueBound`): with a
+    /// group being stored and the queue full, a delivery is refused at
+    /// once, nothing of it stored; the queued ones are stored; once the
+    /// queue has drained, the refused one is taken. `store` was opened with
+    /// a bound of 2 deliveries and 10 lines.
+    pub async fn a_full_ingestion_queue_refuses_a_delivery_and_stores_nothing_of_it(store: &Store) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let started = Arc::new(AtomicBool::new(false));
+        let release = Arc::new(AtomicBool::new(false));
+        // A: its judge holds the group until released.
+        let mut first = grouped("Q-A", 1, 0, "h");
+        let inner = std::mem::replace(&mut first.judge, Box::new(|_, _| Err("unused".into())));
+        let (seen, gate) = (started.clone(), release.clone());
+        first.judge = Box::new(move |context, lines| {
+            seen.store(true, Ordering::SeqCst);
+            // Off the runtime's worker, so the other tasks go on meanwhile.
+            tokio::task::block_in_place(|| {
+                while !gate.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            });
+            inner(context, lines)
+        });
+        let running = {
+            let store = store.clone();
+            tokio::spawn(async move { store.ingest_grouped(first).await })
+        };
+        while !started.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        assert_eq!(
+            store.ingest_queue().deliveries,
+            0,
+            "A is being stored, not queued"
+        );
+        let queue = |expected: usize| async move {
+            while store.ingest_queue().deliveries != expected {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        };
+        // B (3 lines) waits behind A.
+        let second = {
+            let store = store.clone();
+            tokio::spawn(async move { store.ingest_grouped(grouped("Q-B", 3, 10, "h")).await })
+        };
+        queue(1).await;
+        // C (8 lines): 3 + 8 > 10 lines, refused at once.
+        let refused = store.ingest_grouped(grouped("Q-C", 8, 20, "h")).await;
+        assert!(
+            matches!(
+                refused,
+                Err(GroupError::Overloaded {
+                    deliveries: 1,
+                    lines: 3
+                })
+            ),
+            "{refused:?}"
+        );
+        // D (1 line) still fits: 2 deliveries, 4 lines.
+        let third = {
+            let store = store.clone();
+            tokio::spawn(async move { store.ingest_grouped(grouped("Q-D", 1, 30, "h")).await })
+        };
+        queue(2).await;
+        // E: 2 deliveries already wait.
+        let refused = store.ingest_grouped(grouped("Q-E", 1, 40, "h")).await;
+        assert!(
+            matches!(
+                refused,
+                Err(GroupError::Overloaded {
+                    deliveries: 2,
+                    lines: 4
+                })
+            ),
+            "{refused:?}"
+        );
+        release.store(true, Ordering::SeqCst);
+        for (name, task) in [("A", running), ("B", second), ("D", third)] {
+            let outcome = task.await.expect("task");
+            assert!(
+                matches!(outcome, Ok(CommitOutcome::Stored)),
+                "{name}: {outcome:?}"
+            );
+        }
+        for refused in ["Q-C", "Q-E"] {
+            assert_eq!(store.get_receipt(SAAD_A, refused).await.unwrap(), None);
+        }
+        assert_eq!(count(store, "SELECT COUNT(*) FROM receipts").await, 3);
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            5
+        );
+        assert_eq!(store.ingest_queue(), Default::default());
+        // Sent again once the queue drained, C is taken (and a delivery
+        // that finds the queue empty is taken whatever its size).
+        let again = store.ingest_grouped(grouped("Q-C", 8, 20, "h")).await;
+        assert!(matches!(again, Ok(CommitOutcome::Stored)), "{again:?}");
+        let big = store.ingest_grouped(grouped("Q-F", 12, 50, "h")).await;
+        assert!(matches!(big, Ok(CommitOutcome::Stored)), "{big:?}");
+        assert_eq!(
+            count(store, "SELECT COUNT(*) FROM intervention_versions").await,
+            25
+        );
+    }
+
     pub async fn a_failing_delivery_in_a_group_does_not_affect_the_others(store: &Store) {
         let mut tasks = Vec::new();
         for k in 0..20i64 {
@@ -1073,5 +1179,31 @@ mod packed_traces_migration {
             return;
         };
         super::traceability_rows_stored_before_packing_are_moved_into_their_lines(&db.store).await;
+    }
+}
+
+/// The bound of [`cases::a_full_ingestion_queue_refuses_a_delivery_and_stores_nothing_of_it`].
+fn small_queue(config: &mut saad_gateway::storage::StoreConfig) {
+    config.ingest_queue = saad_gateway::storage::QueueBound {
+        deliveries: 2,
+        lines: 10,
+    };
+}
+
+mod ingestion_queue_bound {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let db = super::TestDb::sqlite_configured(true, super::small_queue).await;
+        super::cases::a_full_ingestion_queue_refuses_a_delivery_and_stores_nothing_of_it(&db.store)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(db) = super::TestDb::postgres_configured(true, super::small_queue).await else {
+            return;
+        };
+        super::cases::a_full_ingestion_queue_refuses_a_delivery_and_stores_nothing_of_it(&db.store)
+            .await;
     }
 }

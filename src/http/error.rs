@@ -189,6 +189,16 @@ impl ApiError {
         }
     }
 
+    /// `unavailable` because the ingestion queue is full (nothing of the
+    /// request was stored): retry after a second.
+    pub fn ingestion_overloaded(source: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Unavailable {
+            what: "ingestion (queue full)".to_owned(),
+            retry_after_seconds: 1,
+            source: Some(Box::new(source)),
+        }
+    }
+
     /// `unavailable` for the database, keeping the cause for the log.
     pub fn database_unavailable(source: impl StdError + Send + Sync + 'static) -> Self {
         Self::Unavailable {

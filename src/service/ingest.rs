@@ -106,6 +106,10 @@ pub enum IngestError {
     /// (the reader says why); nothing of it was stored.
     #[error("the delivery could not be read to its end; nothing of it was stored")]
     Unfinished,
+    /// The ingestion queue was full (503 with `Retry-After`); nothing of
+    /// the delivery was stored.
+    #[error(transparent)]
+    Overloaded(GroupError),
 }
 
 /// Ingests one delivery for `saad` (the SAAD of the posting token).
@@ -288,6 +292,7 @@ fn ingest_error(error: GroupError) -> IngestError {
     match error {
         GroupError::Store(store) => IngestError::Store(store),
         GroupError::Unfinished => IngestError::Unfinished,
+        overloaded @ GroupError::Overloaded { .. } => IngestError::Overloaded(overloaded),
         GroupError::Judge(judge) => match judge.downcast::<ParameterError>() {
             Ok(parameters) => IngestError::Parameters(*parameters),
             Err(other) => match other.downcast::<serde_json::Error>() {

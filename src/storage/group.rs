@@ -17,6 +17,14 @@
 //! durable. If the commit fails, every delivery of the group gets the error
 //! (none was stored).
 //!
+//! The queue is bounded ([`QueueBound`]): when it already holds that many
+//! deliveries or lines, a new delivery is refused at once
+//! ([`GroupError::Overloaded`], 503 with `Retry-After` over HTTP) instead
+//! of waiting behind a backlog that only grows: under a sustained overload
+//! the clients hear it within milliseconds, the server's memory stays
+//! bounded, and nothing refused was acknowledged. A delivery that finds the
+//! queue empty is always taken, whatever its size.
+//!
 //! Idempotency is unchanged: the receipt row is claimed first under the
 //! unique key (SAAD, transmission id), so a second copy in the same group
 //! sees the first one's row (same transaction) and a copy racing from another
@@ -38,6 +46,39 @@ use crate::domain::model::InterventionSubmission;
 /// A group stops taking deliveries once it holds this many lines (one big
 /// delivery still goes alone, whatever its size).
 pub const MAX_GROUP_LINES: usize = 20_000;
+
+/// How many deliveries, and lines, may wait for the group committer.
+///
+/// The defaults hold about one second of real-time posts (single-line
+/// deliveries, a few thousand per second at best on two cores) and about
+/// five seconds of batch files (1 000-line deliveries, ~10 000 lines per
+/// second), a backlog a client's retry after one second absorbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueBound {
+    /// Most deliveries queued (not counting the group being stored).
+    pub deliveries: usize,
+    /// Most lines queued (a delivery counts at least one; a delivery read
+    /// in parts counts its first part).
+    pub lines: usize,
+}
+
+impl Default for QueueBound {
+    fn default() -> Self {
+        Self {
+            deliveries: 2_048,
+            lines: 50_000,
+        }
+    }
+}
+
+/// What waits in the group committer's queue at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueLength {
+    /// Deliveries queued (not counting the group being stored).
+    pub deliveries: usize,
+    /// Their lines (each delivery counting at least one).
+    pub lines: usize,
+}
 
 /// Why a judge refused to produce a result (the service's own error).
 pub type JudgeError = Box<dyn std::error::Error + Send + Sync>;
@@ -135,6 +176,17 @@ pub enum GroupError {
     /// was stored; the reader knows why).
     #[error("the delivery could not be read to its end; nothing of it was stored")]
     Unfinished,
+    /// The queue was full ([`QueueBound`]): the delivery was not taken
+    /// (nothing of it was stored); the client sends it again later.
+    #[error(
+        "ingestion queue full ({deliveries} deliveries, {lines} lines waiting); nothing of this delivery was stored"
+    )]
+    Overloaded {
+        /// Deliveries waiting when it was refused.
+        deliveries: usize,
+        /// Lines waiting when it was refused.
+        lines: usize,
+    },
 }
 
 type Reply = oneshot::Sender<Result<CommitOutcome, GroupError>>;
@@ -147,13 +199,21 @@ struct Queued {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Queued>,
+    /// Lines of the queued deliveries (each counting at least one).
+    queued_lines: usize,
     draining: bool,
+}
+
+/// A delivery's weight in the queue.
+fn queue_lines(delivery: &GroupedDelivery) -> usize {
+    delivery.lines.len().max(1)
 }
 
 /// The per-store queue (cheap to clone: shared state).
 #[derive(Clone, Default)]
 pub struct GroupCommitter {
     state: Arc<Mutex<State>>,
+    bound: QueueBound,
 }
 
 impl std::fmt::Debug for GroupCommitter {
@@ -163,7 +223,27 @@ impl std::fmt::Debug for GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Queues a delivery and waits for its group to commit.
+    /// An empty queue with this bound.
+    pub(crate) fn new(bound: QueueBound) -> Self {
+        Self {
+            state: Arc::default(),
+            bound,
+        }
+    }
+
+    /// What waits now (an observation: it may change at once).
+    pub(crate) fn length(&self) -> QueueLength {
+        match self.state.lock() {
+            Ok(state) => QueueLength {
+                deliveries: state.queue.len(),
+                lines: state.queued_lines,
+            },
+            Err(_) => QueueLength::default(),
+        }
+    }
+
+    /// Queues a delivery and waits for its group to commit; refuses it at
+    /// once ([`GroupError::Overloaded`]) when the queue is full.
     pub(crate) async fn submit(
         &self,
         store: &Store,
@@ -175,6 +255,16 @@ impl GroupCommitter {
                 .state
                 .lock()
                 .map_err(|_| StoreError::other("group commit queue poisoned"))?;
+            let size = queue_lines(&delivery);
+            let full = state.queue.len() >= self.bound.deliveries
+                || state.queued_lines.saturating_add(size) > self.bound.lines;
+            if full && !state.queue.is_empty() {
+                return Err(GroupError::Overloaded {
+                    deliveries: state.queue.len(),
+                    lines: state.queued_lines,
+                });
+            }
+            state.queued_lines += size;
             state.queue.push_back(Queued { delivery, reply });
             !std::mem::replace(&mut state.draining, true)
         };
@@ -205,12 +295,13 @@ impl GroupCommitter {
                 let mut group = Vec::new();
                 let mut lines = 0usize;
                 while let Some(next) = state.queue.front() {
-                    let size = next.delivery.lines.len().max(1);
+                    let size = queue_lines(&next.delivery);
                     let in_parts = next.delivery.later.is_some();
                     if !group.is_empty() && (in_parts || lines + size > MAX_GROUP_LINES) {
                         break;
                     }
                     lines += size;
+                    state.queued_lines = state.queued_lines.saturating_sub(size);
                     if let Some(job) = state.queue.pop_front() {
                         group.push(job);
                     }
@@ -242,6 +333,7 @@ impl Drop for DrainGuard {
             Err(poisoned) => poisoned.into_inner(),
         };
         state.draining = false;
+        state.queued_lines = 0;
         for job in state.queue.drain(..) {
             let _ = job.reply.send(Err(StoreError::other(
                 "the group commit task failed; nothing of this delivery was stored",

@@ -40,7 +40,7 @@ pub use context_pool::{ContextPool, ContextRequest};
 pub use error::StoreError;
 pub use group::{
     GroupError, GroupedDelivery, Judge, JudgeError, Judged, LaterParts, MAX_GROUP_LINES, Part,
-    PartsTotals,
+    PartsTotals, QueueBound, QueueLength,
 };
 
 /// Result of a storage operation.
@@ -60,6 +60,9 @@ pub struct StoreConfig {
     pub busy_timeout: Duration,
     /// The financer (département) this deployment serves; carried on every row.
     pub financer_id: String,
+    /// How much ingestion may wait for the group committer before a new
+    /// delivery is refused with 503 and `Retry-After` (see `group.rs`).
+    pub ingest_queue: QueueBound,
 }
 
 impl StoreConfig {
@@ -74,6 +77,7 @@ impl StoreConfig {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             financer_id: Self::DEFAULT_FINANCER_ID.to_owned(),
+            ingest_queue: QueueBound::default(),
         }
     }
 }
@@ -807,6 +811,14 @@ impl Store {
             Store::Postgres(s) => s.group.clone(),
         };
         committer.submit(self, delivery).await
+    }
+
+    /// What waits in this process's ingestion queue now (an observation).
+    pub fn ingest_queue(&self) -> QueueLength {
+        match self {
+            Store::Sqlite(s) => s.group.length(),
+            Store::Postgres(s) => s.group.length(),
+        }
     }
 
     /// Commits a judged delivery in its own ingestion transaction (for a

@@ -197,7 +197,7 @@ impl PgStore {
         Ok(Self {
             pool,
             financer_id: config.financer_id.clone(),
-            group: super::group::GroupCommitter::default(),
+            group: super::group::GroupCommitter::new(config.ingest_queue),
             lock_timeout: config.busy_timeout,
             stats,
             legacy_raw: legacy_raw_unknown(),

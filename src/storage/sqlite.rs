@@ -118,7 +118,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             financer_id: config.financer_id.clone(),
-            group: super::group::GroupCommitter::default(),
+            group: super::group::GroupCommitter::new(config.ingest_queue),
             legacy_raw: legacy_raw_unknown(),
         })
     }

@@ -37,9 +37,19 @@ impl TestDb {
     /// A fresh SQLite database, migrated (as `Store::open`) or not at all
     /// (as `Store::connect`).
     pub async fn sqlite_migrated(migrated: bool) -> TestDb {
+        Self::sqlite_configured(migrated, |_| {}).await
+    }
+
+    /// [`Self::sqlite_migrated`], with `configure` applied to the store's
+    /// configuration first.
+    pub async fn sqlite_configured(
+        migrated: bool,
+        configure: impl FnOnce(&mut StoreConfig),
+    ) -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let config = StoreConfig::new(url);
+        let mut config = StoreConfig::new(url);
+        configure(&mut config);
         let store = if migrated {
             Store::open(&config).await
         } else {
@@ -60,6 +70,15 @@ impl TestDb {
 
     /// [`Self::postgres`], migrated or not at all (see [`Self::sqlite_migrated`]).
     pub async fn postgres_migrated(migrated: bool) -> Option<TestDb> {
+        Self::postgres_configured(migrated, |_| {}).await
+    }
+
+    /// [`Self::postgres_migrated`], with `configure` applied to the store's
+    /// configuration first.
+    pub async fn postgres_configured(
+        migrated: bool,
+        configure: impl FnOnce(&mut StoreConfig),
+    ) -> Option<TestDb> {
         let admin = admin_url();
         let name = format!(
             "saadgw_test_{}_{}",
@@ -89,7 +108,8 @@ impl TestDb {
             .await
             .expect("create test database");
         admin_pool.close().await;
-        let config = StoreConfig::new(format!("{}/{name}", server_url()));
+        let mut config = StoreConfig::new(format!("{}/{name}", server_url()));
+        configure(&mut config);
         let store = if migrated {
             Store::open(&config).await
         } else {

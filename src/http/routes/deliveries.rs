@@ -443,6 +443,8 @@ fn ingest_error(error: IngestError) -> ApiError {
         // A parameter the charter lacks for a line's day: 422 saying which
         // and how to fix it (nothing of the delivery was stored).
         IngestError::Parameters(parameters) => super::charter_error(parameters),
+        // The group committer's queue is full: refused at once, retry soon.
+        IngestError::Overloaded(cause) => ApiError::ingestion_overloaded(cause),
         IngestError::CorruptReceipt(_) | IngestError::Unfinished => ApiError::internal(error),
     }
 }
@@ -836,5 +838,35 @@ fn parse_stamp(
             problems.push((field, error.to_string()));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError;
+    use actix_web::http::StatusCode;
+
+    #[test]
+    fn a_full_ingestion_queue_answers_503_with_retry_after_one_second() {
+        let api = ingest_error(IngestError::Overloaded(
+            crate::storage::GroupError::Overloaded {
+                deliveries: 2_048,
+                lines: 2_048,
+            },
+        ));
+        assert_eq!(api.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.code(), "unavailable");
+        assert_eq!(api.retry_after_seconds(), Some(1));
+        let response = api.render(Some("req-1"));
+        assert_eq!(
+            response.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        // The message says what to do, not the queue's internals.
+        assert_eq!(
+            api.public_message(),
+            "ingestion (queue full) unavailable, retry later"
+        );
     }
 }
