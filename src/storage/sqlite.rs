@@ -323,3 +323,44 @@ mod instant_text_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod month_read_tests {
+    use crate::storage::{Store, StoreConfig};
+
+    /// The month close's read (issue #9): SQLite answers each page from
+    /// the index alone, in its order, without a look-up of every row in
+    /// the table (migration `20261205000001_close_covering_index`). Fails
+    /// if the page reads a column the index does not carry.
+    #[tokio::test]
+    async fn the_month_close_reads_a_page_from_a_covering_index_in_its_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let Store::Sqlite(store) = Store::open(&StoreConfig::new(url)).await.expect("open") else {
+            panic!("a sqlite:// URL opens SQLite");
+        };
+        // EXPLAIN QUERY PLAN rows: (id, parent, unused, detail).
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::SqliteStore::MONTH_PAGE_SQL
+        ))
+        .bind("default")
+        .bind("2023-12-31T23:00:00.000000Z")
+        .bind("2024-01-31T23:00:00.000000Z")
+        .bind(i64::MIN)
+        .bind(10_000_i64)
+        .fetch_all(store.pool())
+        .await
+        .expect("query plan");
+        let plan: Vec<String> = plan.into_iter().map(|(_, _, _, detail)| detail).collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING COVERING INDEX current_interventions_start")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+    }
+}
