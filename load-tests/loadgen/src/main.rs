@@ -409,6 +409,13 @@ impl Database {
         }
     }
 
+    /// SQLite: the size of the write-ahead log now (what reads go through).
+    fn wal_mib(&self) -> Option<f64> {
+        let path = self.url.strip_prefix("sqlite://")?;
+        let bytes = std::fs::metadata(format!("{path}-wal")).ok()?.len();
+        Some(bytes as f64 / 1_048_576.0)
+    }
+
     async fn drop_it(self) {
         if std::env::var_os("SAADGW_LOAD_KEEP").is_some() {
             eprintln!("  kept database: {}", self.url);
@@ -728,10 +735,13 @@ struct CloseOutcome {
     peak_above_idle_mib: f64,
     invoices: Vec<Value>,
     read_back: Option<(Duration, u64)>,
+    /// SQLite: the WAL's size before the close, MiB.
+    wal_mib: Option<f64>,
 }
 
 async fn close_month(session: &Session, db: &Database) -> anyhow::Result<CloseOutcome> {
     session.set_clock("2024-02-01T09:00:00").await?;
+    let wal_mib = db.wal_mib();
     let idle = session.server.rss_kib()?;
     session.server.reset_peak()?;
     let started = Instant::now();
@@ -747,6 +757,7 @@ async fn close_month(session: &Session, db: &Database) -> anyhow::Result<CloseOu
         peak_above_idle_mib: mib(peak.saturating_sub(idle)),
         invoices,
         read_back,
+        wal_mib,
     })
 }
 
@@ -884,6 +895,9 @@ async fn run_backend(
             let limit = if plans >= 1_000_000 { 120.0 } else { 2.0 };
             let mut f = fig("month close", backend, format!("close of a month of {scale}"), close.seconds, "s");
             f.detail = format!("{} invoices; server peak RSS {:.0} MiB above idle", close.invoices.len(), close.peak_above_idle_mib);
+            if let Some(wal) = close.wal_mib {
+                f.detail.push_str(&format!("; SQLite WAL {wal:.0} MiB before the close"));
+            }
             if let Some((read, rows)) = close.read_back {
                 f.ceiling = Some(Ceiling { what: format!("reading the {rows} stored rows back"), value: secs(read), unit: "s".into() });
                 f.ratio = Some(secs(read) / close.seconds.max(1e-9));
