@@ -216,11 +216,19 @@ pub async fn read_back(database_url: &str, month: &str) -> anyhow::Result<(Durat
     let (start, end) = (paris_midnight(first)?, paris_midnight(next)?);
     let columns = "SELECT saad_siret, line_id, version_id, plan_ref, beneficiary_id, counted_start, counted_end, \
          rounded_minutes, sequence, corrected FROM current_interventions \
-         WHERE counted_start >= $1 AND counted_start < $2 ORDER BY counted_start, sequence";
+         WHERE financer_id = $3 AND counted_start >= $1 AND counted_start < $2 \
+         ORDER BY counted_start, sequence";
+    // The gateway's financer when its configuration names none (as in the
+    // load test): the close's own predicate, so both use the same index.
+    let financer = saad_gateway::storage::StoreConfig::DEFAULT_FINANCER_ID;
     let started = Instant::now();
     let count = if database_url.starts_with("postgres") {
         let mut conn = sqlx::PgConnection::connect(database_url).await?;
-        let mut stream = sqlx::query(columns).bind(start).bind(end).fetch(&mut conn);
+        let mut stream = sqlx::query(columns)
+            .bind(start)
+            .bind(end)
+            .bind(financer)
+            .fetch(&mut conn);
         let mut n = 0u64;
         while let Some(row) = stream.try_next().await? {
             black_box(row);
@@ -237,6 +245,7 @@ pub async fn read_back(database_url: &str, month: &str) -> anyhow::Result<(Durat
         let mut stream = sqlx::query(columns)
             .bind(text(start))
             .bind(text(end))
+            .bind(financer)
             .fetch(&mut conn);
         let mut n = 0u64;
         while let Some(row) = stream.try_next().await? {
