@@ -53,6 +53,9 @@ pub struct Report {
     pub realtime_steps: Vec<(String, crate::load::RunStats)>,
     /// SQLite month-close growth curve (plans, interventions, close s).
     pub growth: Vec<(String, u64, u64, f64)>,
+    /// The soak's server RSS, per backend: the median of each tenth of the
+    /// soak, MiB (so a plateau can be told from a leak).
+    pub soak_rss: Vec<(String, Vec<f64>)>,
 }
 
 pub fn machine(load_before: String) -> Machine {
@@ -200,6 +203,18 @@ impl Report {
                     out,
                     "| {backend} | {plans} | {interventions} | {seconds:.2} |"
                 );
+            }
+        }
+        if !self.soak_rss.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n## Soak memory (server RSS, MiB: median of each tenth of the soak)\n"
+            );
+            let _ = writeln!(out, "| backend | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 |");
+            let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+            for (backend, tenths) in &self.soak_rss {
+                let cells: Vec<String> = tenths.iter().map(|m| format!("{m:.1}")).collect();
+                let _ = writeln!(out, "| {backend} | {} |", cells.join(" | "));
             }
         }
         if !self.notes.is_empty() {
