@@ -2,6 +2,7 @@
 //! scheduled time, so a slow server cannot hide queueing) and closed-loop
 //! (as fast as N concurrent senders go) request drivers.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +25,10 @@ pub struct RunStats {
     pub p99_us: u64,
     pub max_us: u64,
     pub first_error: Option<String>,
+    /// Errors by kind: the HTTP status (`503`, `429`…), `timeout`,
+    /// `transport` (no answer: connection refused, reset…) or `unanswered`
+    /// (still in flight when the drain ended).
+    pub error_kinds: BTreeMap<String, u64>,
 }
 
 impl RunStats {
@@ -58,7 +63,20 @@ impl RunStats {
             p99_us: pick(990),
             max_us: latencies.last().copied().unwrap_or(0),
             first_error,
+            error_kinds: BTreeMap::new(),
         }
+    }
+
+    /// `503 ×12, timeout ×3`, or `none`.
+    pub fn error_kinds_text(&self) -> String {
+        if self.error_kinds.is_empty() {
+            return "none".to_owned();
+        }
+        self.error_kinds
+            .iter()
+            .map(|(kind, n)| format!("{kind} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Every request answered 2xx, none dropped, p99 under `p99_limit`.
@@ -75,7 +93,22 @@ struct Shared {
     latencies: Mutex<Vec<u64>>,
     errors: AtomicUsize,
     first_error: Mutex<Option<String>>,
+    error_kinds: Mutex<BTreeMap<String, u64>>,
     in_flight: AtomicUsize,
+}
+
+impl Shared {
+    fn take_error_kinds(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.error_kinds.lock().expect("lock"))
+    }
+}
+
+fn transport_kind(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timeout".to_owned()
+    } else {
+        "transport".to_owned()
+    }
 }
 
 async fn send_one(request: reqwest::RequestBuilder, shared: &Shared, scheduled: Instant) {
@@ -84,20 +117,29 @@ async fn send_one(request: reqwest::RequestBuilder, shared: &Shared, scheduled: 
             let status = response.status();
             match response.bytes().await {
                 Ok(_) if status.is_success() => Ok(()),
-                Ok(body) => Err(format!(
-                    "{status} {}",
-                    String::from_utf8_lossy(&body[..body.len().min(300)])
+                Ok(body) => Err((
+                    status.as_u16().to_string(),
+                    format!(
+                        "{status} {}",
+                        String::from_utf8_lossy(&body[..body.len().min(300)])
+                    ),
                 )),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err((transport_kind(&e), e.to_string())),
             }
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err((transport_kind(&e), e.to_string())),
     };
     let micros = u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX);
     match outcome {
         Ok(()) => shared.latencies.lock().expect("lock").push(micros),
-        Err(message) => {
+        Err((kind, message)) => {
             shared.errors.fetch_add(1, Ordering::Relaxed);
+            *shared
+                .error_kinds
+                .lock()
+                .expect("lock")
+                .entry(kind)
+                .or_default() += 1;
             let mut first = shared.first_error.lock().expect("lock");
             if first.is_none() {
                 *first = Some(message);
@@ -149,7 +191,7 @@ where
     let errors = shared.errors.load(Ordering::Relaxed) as u64;
     let unanswered = sent.saturating_sub(latencies.len() as u64 + errors);
     let first_error = shared.first_error.lock().expect("lock").clone();
-    RunStats::from(
+    let mut stats = RunStats::from(
         rate,
         elapsed,
         sent,
@@ -157,7 +199,14 @@ where
         errors + unanswered,
         dropped,
         first_error,
-    )
+    );
+    stats.error_kinds = shared.take_error_kinds();
+    if unanswered > 0 {
+        stats
+            .error_kinds
+            .insert("unanswered".to_owned(), unanswered);
+    }
+    stats
 }
 
 /// `senders` concurrent loops, each sending `make(k)` and awaiting the
@@ -191,5 +240,7 @@ where
     let latencies = std::mem::take(&mut *shared.latencies.lock().expect("lock"));
     let errors = shared.errors.load(Ordering::Relaxed) as u64;
     let first_error = shared.first_error.lock().expect("lock").clone();
-    RunStats::from(0, elapsed, sent, latencies, errors, 0, first_error)
+    let mut stats = RunStats::from(0, elapsed, sent, latencies, errors, 0, first_error);
+    stats.error_kinds = shared.take_error_kinds();
+    stats
 }

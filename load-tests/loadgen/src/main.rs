@@ -124,6 +124,11 @@ struct RunArgs {
     /// Soak duration in minutes (the target is 10).
     #[arg(long, default_value_t = 1.0)]
     soak_minutes: f64,
+    /// Soak rate, requests/s (default: half the sustained real-time rate,
+    /// at least 20). A rate above what the gateway sustains shows how it
+    /// sheds load (503 with Retry-After) and whether memory stays bounded.
+    #[arg(long)]
+    soak_rate: Option<u64>,
     /// Interventions of the big file (memory scenario).
     #[arg(long, default_value_t = 100_000)]
     big_file: usize,
@@ -1220,7 +1225,7 @@ async fn soak(
     if minutes <= 0.0 {
         return Ok(());
     }
-    let rate = (best / 2).max(20);
+    let rate = shared.args.soak_rate.unwrap_or((best / 2).max(20));
     let duration = Duration::from_secs_f64(minutes * 60.0);
     // The real-time search ends on steps the gateway could not sustain:
     // their requests are still queued or in flight (each has a 10 s
@@ -1284,12 +1289,13 @@ async fn soak(
         "MiB",
     );
     f.detail = format!(
-        "RSS {warm:.0} → {end:.0} MiB (max {:.0}; single samples {:.0} → {:.0}); {} requests, {} errors, p99 {:.1} ms",
+        "RSS {warm:.0} → {end:.0} MiB (max {:.0}; single samples {:.0} → {:.0}); {} requests, {} errors ({}), p99 {:.1} ms",
         mib(max),
         mib(samples[samples.len() / 5].1),
         mib(samples[samples.len() - 1].1),
         stats.sent,
         stats.errors,
+        stats.error_kinds_text(),
         stats.p99_us as f64 / 1000.0
     );
     report.soak_rss.push((backend.name().into(), tenths));
