@@ -14,7 +14,9 @@ use saad_gateway::storage::{Store, StoreConfig, TokenRole};
 
 /// mimalloc instead of the system allocator: ingestion allocates and frees
 /// many small strings per intervention, and glibc's malloc/free took about a
-/// quarter of the server's CPU samples under batch load (perf).
+/// quarter of the server's CPU samples under batch load (perf). The
+/// `system-allocator` feature leaves it out, for heap profilers.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
