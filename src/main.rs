@@ -15,8 +15,9 @@ use saad_gateway::storage::{Store, StoreConfig, TokenRole};
 /// mimalloc instead of the system allocator: ingestion allocates and frees
 /// many small strings per intervention, and glibc's malloc/free took about a
 /// quarter of the server's CPU samples under batch load (perf). The
-/// `system-allocator` feature leaves it out, for heap profilers.
-#[cfg(not(feature = "system-allocator"))]
+/// `mimalloc` feature (default) brings it; `--no-default-features` builds
+/// with the system allocator, for heap profilers.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -91,15 +91,18 @@ impl RunStats {
 #[derive(Default)]
 struct Shared {
     latencies: Mutex<Vec<u64>>,
-    errors: AtomicUsize,
     first_error: Mutex<Option<String>>,
+    /// Errors by kind (their sum is the error count).
     error_kinds: Mutex<BTreeMap<String, u64>>,
     in_flight: AtomicUsize,
 }
 
 impl Shared {
-    fn take_error_kinds(&self) -> BTreeMap<String, u64> {
-        std::mem::take(&mut *self.error_kinds.lock().expect("lock"))
+    /// The errors by kind, and their count.
+    fn take_errors(&self) -> (BTreeMap<String, u64>, u64) {
+        let kinds = std::mem::take(&mut *self.error_kinds.lock().expect("lock"));
+        let count = kinds.values().sum();
+        (kinds, count)
     }
 }
 
@@ -133,7 +136,6 @@ async fn send_one(request: reqwest::RequestBuilder, shared: &Shared, scheduled: 
     match outcome {
         Ok(()) => shared.latencies.lock().expect("lock").push(micros),
         Err((kind, message)) => {
-            shared.errors.fetch_add(1, Ordering::Relaxed);
             *shared
                 .error_kinds
                 .lock()
@@ -188,7 +190,7 @@ where
     }
     let elapsed = start.elapsed();
     let latencies = std::mem::take(&mut *shared.latencies.lock().expect("lock"));
-    let errors = shared.errors.load(Ordering::Relaxed) as u64;
+    let (mut error_kinds, errors) = shared.take_errors();
     let unanswered = sent.saturating_sub(latencies.len() as u64 + errors);
     let first_error = shared.first_error.lock().expect("lock").clone();
     let mut stats = RunStats::from(
@@ -200,12 +202,10 @@ where
         dropped,
         first_error,
     );
-    stats.error_kinds = shared.take_error_kinds();
     if unanswered > 0 {
-        stats
-            .error_kinds
-            .insert("unanswered".to_owned(), unanswered);
+        error_kinds.insert("unanswered".to_owned(), unanswered);
     }
+    stats.error_kinds = error_kinds;
     stats
 }
 
@@ -238,9 +238,9 @@ where
     let elapsed = start.elapsed();
     let sent = counter.load(Ordering::Relaxed) as u64;
     let latencies = std::mem::take(&mut *shared.latencies.lock().expect("lock"));
-    let errors = shared.errors.load(Ordering::Relaxed) as u64;
+    let (error_kinds, errors) = shared.take_errors();
     let first_error = shared.first_error.lock().expect("lock").clone();
     let mut stats = RunStats::from(0, elapsed, sent, latencies, errors, 0, first_error);
-    stats.error_kinds = shared.take_error_kinds();
+    stats.error_kinds = error_kinds;
     stats
 }
