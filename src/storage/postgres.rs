@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::StoreConfig;
 use super::pg_copy::{copy_in, copy_row};
-use super::rows::{CurrentRow, VersionBatch, VersionRow};
+use super::rows::{CurrentRow, VersionBatch, VersionRow, statement_chunks};
 
 type Db = Postgres;
 type DbRow = sqlx::postgres::PgRow;
@@ -139,6 +139,7 @@ async fn refresh_statistics(pool: &PgPool) -> StoreResult<Vec<String>> {
         .collect();
     if !names.is_empty() {
         sqlx::query(&format!("ANALYZE {}", names.join(", ")))
+            .persistent(false)
             .execute(pool)
             .await?;
         tracing::debug!(tables = ?names, "tables analysed");

@@ -355,6 +355,29 @@ pub(crate) fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreRe
     Ok(serde_json::to_string(&items)?)
 }
 
+/// Splits `rows` into the chunks of multi-row statements: `max` rows while
+/// that many remain, then the largest power of two that fits. A table's
+/// INSERT so takes at most log2(`max`) + 2 shapes whatever the number of
+/// rows, and each shape is prepared once per connection and reused: with one
+/// shape per row count, the connections' statement caches (sqlx keeps 100
+/// per connection) filled with statements used once, tens of KiB each on
+/// SQLite, and the gateway's memory grew through a soak
+/// (docs/storage.md, "Bounded statement shapes").
+pub(crate) fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = max.max(1);
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let len = rest.len();
+        if len == 0 {
+            return None;
+        }
+        let take = if len >= max { max } else { 1 << len.ilog2() };
+        let (chunk, tail) = rest.split_at(take);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// Stable 64-bit key (FNV-1a of a constant name) of the ingestion advisory
 /// lock. One lock for the deployment: intervention version ids are global,
 /// acceptance sequences per financer, both allocated under this lock.
@@ -439,6 +462,38 @@ mod tests {
     fn the_ingest_lock_key_is_stable() {
         assert_eq!(ingest_lock_key(), ingest_lock_key());
         assert_ne!(ingest_lock_key(), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn statement_chunks_keep_every_row_in_order_in_a_bounded_set_of_shapes(
+            len in 0usize..5_000,
+            max in 1usize..1_200,
+        ) {
+            let rows: Vec<usize> = (0..len).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&rows, max).collect();
+            let joined: Vec<usize> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            proptest::prop_assert_eq!(&joined, &rows);
+            for chunk in &chunks {
+                proptest::prop_assert!(!chunk.is_empty());
+                proptest::prop_assert!(
+                    chunk.len() == max || (chunk.len() < max && chunk.len().is_power_of_two())
+                );
+            }
+            // Full chunks first, then strictly shrinking powers of two.
+            let tail: Vec<usize> = chunks.iter().map(|c| c.len()).skip_while(|&n| n == max).collect();
+            proptest::prop_assert!(tail.windows(2).all(|w| w[0] > w[1]));
+        }
+    }
+
+    #[test]
+    fn statement_chunks_of_a_wave_of_thirteen_are_eight_four_one() {
+        let rows = [0u8; 13];
+        let sizes: Vec<usize> = statement_chunks(&rows, 1_000).map(<[u8]>::len).collect();
+        assert_eq!(sizes, [8, 4, 1]);
+        let rows = [0u8; 2_300];
+        let sizes: Vec<usize> = statement_chunks(&rows, 1_000).map(<[u8]>::len).collect();
+        assert_eq!(sizes, [1_000, 1_000, 256, 32, 8, 4]);
     }
 
     #[test]

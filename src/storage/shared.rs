@@ -311,7 +311,7 @@ async fn claim_receipts(
     deliveries: &[DeliveryCommit<'_>],
 ) -> StoreResult<usize> {
     let mut claimed = 0;
-    for chunk in deliveries.chunks(1_000) {
+    for chunk in statement_chunks(deliveries, 1_000) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO receipts (financer_id, saad_siret, transmission_id, body_hash, receipt_json, line_count, received_at) ",
         );
@@ -1739,7 +1739,7 @@ impl IngestTx {
         let numbered: Vec<(DeliveryCommit<'_>, i64)> = deliveries.iter().map(|d| (*d, 1)).collect();
         self.write_claimed(&numbered).await?;
         let audits: Vec<&AuditEntry> = writes.iter().filter_map(|w| w.audit).collect();
-        for chunk in audits.chunks(1_000) {
+        for chunk in statement_chunks(&audits, 1_000) {
             let mut insert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO audit_log (financer_id, at, token_id, saad_siret, action, target, outcome, detail) ",
             );

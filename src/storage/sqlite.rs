@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection};
 
 use super::StoreConfig;
-use super::rows::{CurrentRow, VersionBatch, VersionRow};
+use super::rows::{CurrentRow, VersionBatch, VersionRow, statement_chunks};
 
 type Db = Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
@@ -221,7 +221,7 @@ async fn insert_versions(
         .zip(&received)
         .flat_map(|(b, at)| b.rows.iter().map(move |r| (b, at.as_str(), r)))
         .collect();
-    for chunk in rows.chunks(rows_per_statement(32)) {
+    for chunk in statement_chunks(&rows, rows_per_statement(32)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(VERSION_COLUMNS);
         insert.push_values(chunk, |mut b, (batch, received_at, r)| {
             b.push_bind(financer_id)
@@ -271,7 +271,7 @@ async fn upsert_current(
         .iter()
         .flat_map(|(saad, rows)| rows.iter().map(move |r| (*saad, r)))
         .collect();
-    for chunk in rows.chunks(rows_per_statement(14)) {
+    for chunk in statement_chunks(&rows, rows_per_statement(14)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO current_interventions (financer_id, saad_siret, line_id, version_id, sequence, plan_ref, \
              beneficiary_id, worker_id, counted_start, counted_end, rounded_minutes, corrected, shared_time, \
