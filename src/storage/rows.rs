@@ -358,11 +358,11 @@ pub(crate) fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> StoreRe
 /// Splits `rows` into the chunks of multi-row statements: `max` rows while
 /// that many remain, then the largest power of two that fits. A table's
 /// INSERT so takes at most log2(`max`) + 2 shapes whatever the number of
-/// rows, and each shape is prepared once per connection and reused: with one
+/// rows, and each shape is prepared once per connection and reused. With one
 /// shape per row count, the connections' statement caches (sqlx keeps 100
 /// per connection) filled with statements used once, tens of KiB each on
-/// SQLite, and the gateway's memory grew through a soak
-/// (docs/storage.md, "Bounded statement shapes").
+/// SQLite (docs/storage.md, "Bounded statement shapes"; no effect on the
+/// soak's memory was measurable, see docs/performance.md).
 pub(crate) fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let max = max.max(1);
     let mut rest = rows;
