@@ -930,6 +930,11 @@ async fn run_backend(
                 eprintln!("  real time");
                 best = Some(realtime(shared, &session, backend, report).await?);
             }
+            // With the search left out, a soak needs its own rate
+            // (--soak-rate); its requests then start at visit 0.
+            if best.is_none() && args.soak_rate.is_some() {
+                best = Some((0, 0));
+            }
             if let (Some(best), false) = (best, skip(Scenario::Soak)) {
                 eprintln!("  soak");
                 soak(shared, &session, backend, best, report).await?;
