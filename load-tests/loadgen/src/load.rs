@@ -155,16 +155,22 @@ async fn send_one(request: reqwest::RequestBuilder, shared: &Shared, scheduled: 
 /// `start + k / rate` whatever happened to the earlier ones. `make(k)`
 /// builds request `k` (`None`: nothing left to send). At most `max_in_flight`
 /// outstanding requests; beyond that a due request is counted as dropped.
+/// `before(k)` may give a step to finish before request `k` is built (the
+/// real-time scenarios move the gateway's clock there); if it fails,
+/// nothing more is sent and the failure is the run's first error.
 /// Waits up to `drain` for the last answers.
-pub async fn open_loop<F>(
+pub async fn open_loop<F, B, Fut>(
     rate: u64,
     duration: Duration,
     max_in_flight: usize,
     drain: Duration,
     mut make: F,
+    mut before: B,
 ) -> RunStats
 where
     F: FnMut(u64) -> Option<reqwest::RequestBuilder>,
+    B: FnMut(u64) -> Option<Fut>,
+    Fut: std::future::Future<Output = Result<(), String>>,
 {
     let shared = Arc::new(Shared::default());
     let total = rate * duration.as_secs();
@@ -177,6 +183,18 @@ where
         if shared.in_flight.load(Ordering::Relaxed) >= max_in_flight {
             dropped += 1;
             continue;
+        }
+        if let Some(step) = before(k)
+            && let Err(e) = step.await
+        {
+            *shared
+                .error_kinds
+                .lock()
+                .expect("lock")
+                .entry("set-up".to_owned())
+                .or_default() += 1;
+            shared.first_error.lock().expect("lock").get_or_insert(e);
+            break;
         }
         let Some(request) = make(k) else { break };
         sent += 1;

@@ -1067,10 +1067,10 @@ async fn big_file(
     Ok(())
 }
 
-/// Builds real-time request `i`: one single-intervention DELIVERY, from
-/// client `i % clients` (SAAD `client % saads`), each SAAD's visits numbered
-/// so that none overlaps another.
-fn realtime_request(session: &Session, i: u64) -> Option<reqwest::RequestBuilder> {
+/// Real-time request `i`'s client and visit: client `i % clients` (SAAD
+/// `client % saads`), each SAAD's visits numbered so that none overlaps
+/// another.
+fn realtime_visit_of(session: &Session, i: u64) -> Option<(usize, usize, Visit)> {
     let saads = session.saads.len();
     let per_saad = session.saads[0].len();
     let clients = saads * per_saad;
@@ -1078,7 +1078,12 @@ fn realtime_request(session: &Session, i: u64) -> Option<reqwest::RequestBuilder
     let c = i % clients;
     let (s, t, k) = (c % saads, c / saads, i / clients);
     let j = k * per_saad + t;
-    let visit = payload::realtime_visit(s, j)?;
+    Some((s, t, payload::realtime_visit(s, j)?))
+}
+
+/// Builds real-time request `i`: one single-intervention DELIVERY.
+fn realtime_request(session: &Session, i: u64) -> Option<reqwest::RequestBuilder> {
+    let (s, t, visit) = realtime_visit_of(session, i)?;
     let body = payload::delivery_xml(s, &visit.id, std::slice::from_ref(&visit));
     let (token, client) = &session.saads[s][t];
     Some(
@@ -1089,6 +1094,29 @@ fn realtime_request(session: &Session, i: u64) -> Option<reqwest::RequestBuilder
             .timeout(Duration::from_secs(10))
             .body(body),
     )
+}
+
+/// Keeps the gateway's clock with the real-time visits: before request `i`
+/// whose visit falls on another day than the clock's (`clock_day`), moves
+/// the clock to 23:00 of that day. Visits go day after day, so the requests
+/// still in flight from the day before stay within R1's 48-hour delay.
+fn realtime_clock_step<'s>(
+    session: &'s Session,
+    i: u64,
+    clock_day: &mut String,
+) -> Option<impl std::future::Future<Output = Result<(), String>> + use<'s>> {
+    let (_, _, visit) = realtime_visit_of(session, i)?;
+    let clock = payload::realtime_clock(&visit);
+    if clock == *clock_day {
+        return None;
+    }
+    clock_day.clone_from(&clock);
+    Some(async move {
+        session
+            .set_clock(&clock)
+            .await
+            .map_err(|e| format!("moving the gateway clock to {clock}: {e:#}"))
+    })
 }
 
 /// Fewest requests of one real-time step (see `realtime`).
@@ -1103,7 +1131,6 @@ async fn realtime(
     report: &mut Report,
 ) -> anyhow::Result<(u64, u64)> {
     let args = &shared.args;
-    session.set_clock("2024-03-03T00:00:00").await?;
     let step = Duration::from_secs(args.step_seconds);
     let limit = Duration::from_millis(args.p99_ms);
     let clients = session.saads.len() * session.saads[0].len();
@@ -1119,9 +1146,15 @@ async fn realtime(
         next_index += rate * step.as_secs();
         let session_ref = &*session;
         async move {
-            let stats = load::open_loop(rate, step, 20_000, Duration::from_secs(12), |k| {
-                realtime_request(session_ref, start_index + k)
-            })
+            let mut clock_day = String::new();
+            let stats = load::open_loop(
+                rate,
+                step,
+                20_000,
+                Duration::from_secs(12),
+                |k| realtime_request(session_ref, start_index + k),
+                |k| realtime_clock_step(session_ref, start_index + k, &mut clock_day),
+            )
             .await;
             eprintln!(
                 "    offered {rate}/s: achieved {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, errors {}, dropped {}{}",
@@ -1260,9 +1293,15 @@ async fn soak(
             }
         })
     };
-    let stats = load::open_loop(rate, duration, 20_000, Duration::from_secs(12), |k| {
-        realtime_request(session, base + k)
-    })
+    let mut clock_day = String::new();
+    let stats = load::open_loop(
+        rate,
+        duration,
+        20_000,
+        Duration::from_secs(12),
+        |k| realtime_request(session, base + k),
+        |k| realtime_clock_step(session, base + k, &mut clock_day),
+    )
     .await;
     sampler.abort();
     let samples = samples.lock().expect("lock").clone();

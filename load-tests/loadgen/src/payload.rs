@@ -223,25 +223,37 @@ pub fn big_visits(count: usize) -> Vec<Visit> {
         .collect()
 }
 
-/// Real-time visit number `j` of SAAD `saad`: March 1–2, 10-minute slots of
-/// 9 minutes, raw stamps (the clock is 3 March 00:00, within 48 h).
-/// `None` once the SAAD's slots are used up.
+/// Real-time visits a beneficiary gets a day: 07, 09, 11, 13, 15 and 17 h.
+pub const REALTIME_VISITS_PER_DAY: usize = 6;
+
+/// Real-time visit number `j` of SAAD `saad`: in March, day after day, each
+/// of the SAAD's plans gets its day's visits (9 minutes each, raw stamps)
+/// before the next day starts, so a beneficiary has at most
+/// [`REALTIME_VISITS_PER_DAY`] visits a day, as a heavy APA plan has.
+/// The load generator moves the gateway's clock to 23:00 of a visit's day
+/// before posting it (within the 48-hour delay of R1, never in the future).
+/// `None` once March is used up.
 pub fn realtime_visit(saad: usize, j: usize) -> Option<Visit> {
     let p = saad * PLANS_PER_SAAD + j % PLANS_PER_SAAD;
     let slot = j / PLANS_PER_SAAD;
-    if slot >= 288 {
+    let day = 1 + slot / REALTIME_VISITS_PER_DAY;
+    if day > 31 {
         return None;
     }
-    let minute = slot * 10;
-    let day = 1 + minute / 1440;
-    let (h, m) = ((minute % 1440) / 60, minute % 60);
+    let h = 7 + 2 * (slot % REALTIME_VISITS_PER_DAY);
     Some(Visit {
         id: format!("RT-{j:07}-{p:07}"),
         plan: p,
-        start: format!("2024-03-{day:02}T{h:02}:{m:02}:00"),
-        end: format!("2024-03-{day:02}T{h:02}:{:02}:00", m + 9),
+        start: format!("2024-03-{day:02}T{h:02}:00:00"),
+        end: format!("2024-03-{day:02}T{h:02}:09:00"),
         corrected: false,
     })
+}
+
+/// The gateway clock under which real-time visit `visit` is posted: 23:00
+/// of its day (local time).
+pub fn realtime_clock(visit: &Visit) -> String {
+    format!("{}T23:00:00", &visit.start[..10])
 }
 
 #[cfg(test)]
