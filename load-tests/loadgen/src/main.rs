@@ -1099,7 +1099,7 @@ fn realtime_request(session: &Session, i: u64) -> Option<reqwest::RequestBuilder
 /// Keeps the gateway's clock with the real-time visits: before request `i`
 /// whose visit falls on another day than the clock's (`clock_day`), moves
 /// the clock to 23:00 of that day. Visits go day after day, so the requests
-/// still in flight from the day before stay within R1's 48-hour delay.
+/// still in flight from the day before stay within R3's 48-hour delay.
 fn realtime_clock_step<'s>(
     session: &'s Session,
     i: u64,

@@ -231,7 +231,8 @@ pub const REALTIME_VISITS_PER_DAY: usize = 6;
 /// before the next day starts, so a beneficiary has at most
 /// [`REALTIME_VISITS_PER_DAY`] visits a day, as a heavy APA plan has.
 /// The load generator moves the gateway's clock to 23:00 of a visit's day
-/// before posting it (within the 48-hour delay of R1, never in the future).
+/// before posting it (within the 48-hour delay of R3, never in the future as
+/// R1 forbids).
 /// `None` once March is used up.
 pub fn realtime_visit(saad: usize, j: usize) -> Option<Visit> {
     let p = saad * PLANS_PER_SAAD + j % PLANS_PER_SAAD;
