@@ -1067,23 +1067,23 @@ async fn big_file(
     Ok(())
 }
 
-/// Real-time request `i`'s client and visit: client `i % clients` (SAAD
-/// `client % saads`), each SAAD's visits numbered so that none overlaps
-/// another.
-fn realtime_visit_of(session: &Session, i: u64) -> Option<(usize, usize, Visit)> {
+/// Real-time request `i`'s SAAD, token and visit number: client
+/// `i % clients` (SAAD `client % saads`), each SAAD's visits numbered so
+/// that none overlaps another.
+fn realtime_slot(session: &Session, i: u64) -> Option<(usize, usize, usize)> {
     let saads = session.saads.len();
     let per_saad = session.saads[0].len();
     let clients = saads * per_saad;
     let i = usize::try_from(i).ok()?;
     let c = i % clients;
     let (s, t, k) = (c % saads, c / saads, i / clients);
-    let j = k * per_saad + t;
-    Some((s, t, payload::realtime_visit(s, j)?))
+    Some((s, t, k * per_saad + t))
 }
 
 /// Builds real-time request `i`: one single-intervention DELIVERY.
 fn realtime_request(session: &Session, i: u64) -> Option<reqwest::RequestBuilder> {
-    let (s, t, visit) = realtime_visit_of(session, i)?;
+    let (s, t, j) = realtime_slot(session, i)?;
+    let visit = payload::realtime_visit(s, j)?;
     let body = payload::delivery_xml(s, &visit.id, std::slice::from_ref(&visit));
     let (token, client) = &session.saads[s][t];
     Some(
@@ -1098,25 +1098,47 @@ fn realtime_request(session: &Session, i: u64) -> Option<reqwest::RequestBuilder
 
 /// Keeps the gateway's clock with the real-time visits: before request `i`
 /// whose visit falls on another day than the clock's (`clock_day`), moves
-/// the clock to 23:00 of that day. Visits go day after day, so the requests
-/// still in flight from the day before stay within R3's 48-hour delay.
+/// the clock to that day's [`payload::realtime_clock`]. Visits go day after
+/// day, so the requests still in flight from the day before stay within
+/// R3's 48-hour delay.
 fn realtime_clock_step<'s>(
     session: &'s Session,
     i: u64,
-    clock_day: &mut String,
+    clock_day: &mut Option<usize>,
 ) -> Option<impl std::future::Future<Output = Result<(), String>> + use<'s>> {
-    let (_, _, visit) = realtime_visit_of(session, i)?;
-    let clock = payload::realtime_clock(&visit);
-    if clock == *clock_day {
+    let (_, _, j) = realtime_slot(session, i)?;
+    let day = payload::realtime_day(j)?;
+    if *clock_day == Some(day) {
         return None;
     }
-    clock_day.clone_from(&clock);
+    *clock_day = Some(day);
+    let clock = payload::realtime_clock(day);
     Some(async move {
         session
             .set_clock(&clock)
             .await
             .map_err(|e| format!("moving the gateway clock to {clock}: {e:#}"))
     })
+}
+
+/// Offers real-time requests `base`, `base + 1`… at `rate` for `duration`,
+/// the gateway's clock following their visits.
+async fn realtime_open_loop(
+    session: &Session,
+    rate: u64,
+    duration: Duration,
+    base: u64,
+) -> RunStats {
+    let mut clock_day = None;
+    load::open_loop(
+        rate,
+        duration,
+        20_000,
+        Duration::from_secs(12),
+        |k| realtime_request(session, base + k),
+        |k| realtime_clock_step(session, base + k, &mut clock_day),
+    )
+    .await
 }
 
 /// Fewest requests of one real-time step (see `realtime`).
@@ -1146,16 +1168,7 @@ async fn realtime(
         next_index += rate * step.as_secs();
         let session_ref = &*session;
         async move {
-            let mut clock_day = String::new();
-            let stats = load::open_loop(
-                rate,
-                step,
-                20_000,
-                Duration::from_secs(12),
-                |k| realtime_request(session_ref, start_index + k),
-                |k| realtime_clock_step(session_ref, start_index + k, &mut clock_day),
-            )
-            .await;
+            let stats = realtime_open_loop(session_ref, rate, step, start_index).await;
             eprintln!(
                 "    offered {rate}/s: achieved {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, errors {}, dropped {}{}",
                 stats.achieved_per_s,
@@ -1293,16 +1306,7 @@ async fn soak(
             }
         })
     };
-    let mut clock_day = String::new();
-    let stats = load::open_loop(
-        rate,
-        duration,
-        20_000,
-        Duration::from_secs(12),
-        |k| realtime_request(session, base + k),
-        |k| realtime_clock_step(session, base + k, &mut clock_day),
-    )
-    .await;
+    let stats = realtime_open_loop(session, rate, duration, base).await;
     sampler.abort();
     let samples = samples.lock().expect("lock").clone();
     if stats.sent < rate * duration.as_secs() {

@@ -226,22 +226,24 @@ pub fn big_visits(count: usize) -> Vec<Visit> {
 /// Real-time visits a beneficiary gets a day: 07, 09, 11, 13, 15 and 17 h.
 pub const REALTIME_VISITS_PER_DAY: usize = 6;
 
-/// Real-time visit number `j` of SAAD `saad`: in March, day after day, each
-/// of the SAAD's plans gets its day's visits (9 minutes each, raw stamps)
-/// before the next day starts, so a beneficiary has at most
+/// The March day of real-time visit number `j` (of any SAAD): each of a
+/// SAAD's plans gets its day's visits before the next day starts. `None`
+/// once March is used up.
+pub fn realtime_day(j: usize) -> Option<usize> {
+    let day = 1 + j / PLANS_PER_SAAD / REALTIME_VISITS_PER_DAY;
+    (day <= 31).then_some(day)
+}
+
+/// Real-time visit number `j` of SAAD `saad`: on [`realtime_day`]`(j)`,
+/// 9 minutes, raw stamps, so a beneficiary has at most
 /// [`REALTIME_VISITS_PER_DAY`] visits a day, as a heavy APA plan has.
-/// The load generator moves the gateway's clock to 23:00 of a visit's day
-/// before posting it (within the 48-hour delay of R3, never in the future as
-/// R1 forbids).
-/// `None` once March is used up.
+/// The load generator moves the gateway's clock to [`realtime_clock`] of a
+/// visit's day before posting it (within the 48-hour delay of R3, never in
+/// the future as R1 forbids). `None` once March is used up.
 pub fn realtime_visit(saad: usize, j: usize) -> Option<Visit> {
+    let day = realtime_day(j)?;
     let p = saad * PLANS_PER_SAAD + j % PLANS_PER_SAAD;
-    let slot = j / PLANS_PER_SAAD;
-    let day = 1 + slot / REALTIME_VISITS_PER_DAY;
-    if day > 31 {
-        return None;
-    }
-    let h = 7 + 2 * (slot % REALTIME_VISITS_PER_DAY);
+    let h = 7 + 2 * (j / PLANS_PER_SAAD % REALTIME_VISITS_PER_DAY);
     Some(Visit {
         id: format!("RT-{j:07}-{p:07}"),
         plan: p,
@@ -251,10 +253,10 @@ pub fn realtime_visit(saad: usize, j: usize) -> Option<Visit> {
     })
 }
 
-/// The gateway clock under which real-time visit `visit` is posted: 23:00
-/// of its day (local time).
-pub fn realtime_clock(visit: &Visit) -> String {
-    format!("{}T23:00:00", &visit.start[..10])
+/// The gateway clock under which the real-time visits of March `day` are
+/// posted: 23:00 of that day (local time).
+pub fn realtime_clock(day: usize) -> String {
+    format!("2024-03-{day:02}T23:00:00")
 }
 
 #[cfg(test)]
@@ -267,6 +269,31 @@ mod tests {
         assert!(luhn_ok(&siret(999)));
         assert_ne!(siret(1), siret(2));
         assert_eq!(siret(7).len(), 14);
+    }
+
+    #[test]
+    fn realtime_visits_are_on_time_under_their_days_clock() {
+        use chrono::NaiveDateTime;
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").expect("time");
+        let per_day = PLANS_PER_SAAD * REALTIME_VISITS_PER_DAY;
+        for j in [0, per_day - 1, per_day, 5 * per_day + 17, 31 * per_day - 1] {
+            let visit = realtime_visit(3, j).expect("in March");
+            let day = realtime_day(j).expect("in March");
+            let clock = at(&realtime_clock(day));
+            // Not in the future (R1) under its own day's clock…
+            assert!(at(&visit.end) <= clock, "{visit:?}");
+            // …and within 48 h (R3) under the next day's, when still in flight.
+            if day < 31 {
+                let next = at(&realtime_clock(day + 1));
+                assert!(
+                    next - at(&visit.start) <= chrono::Duration::hours(48),
+                    "{visit:?}"
+                );
+            }
+        }
+        assert!(realtime_visit(0, 31 * per_day).is_none());
+        let first_of_day_two = realtime_visit(0, per_day).expect("in March");
+        assert!(first_of_day_two.start.starts_with("2024-03-02T07:00"));
     }
 
     #[test]
