@@ -38,7 +38,7 @@ impl Server {
     }
 
     /// Graceful stop: SIGTERM through `kill`, then wait (killed after 20 s).
-    pub fn stop(mut self) {
+    pub fn stop(&mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -80,23 +80,24 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Settings to start the gateway.
-pub struct GatewayRun<'a> {
-    pub binary: &'a Path,
-    pub database_url: &'a str,
-    pub data_dir: &'a Path,
-    pub charter_dir: &'a Path,
+#[derive(Clone)]
+pub struct GatewayRun {
+    pub binary: PathBuf,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub charter_dir: PathBuf,
 }
 
-impl GatewayRun<'_> {
+impl GatewayRun {
     fn command(&self) -> Command {
-        let mut command = Command::new(self.binary);
+        let mut command = Command::new(&self.binary);
         command
             .arg("--database-url")
-            .arg(self.database_url)
+            .arg(&self.database_url)
             .arg("--data-dir")
-            .arg(self.data_dir)
+            .arg(&self.data_dir)
             .arg("--charter-dir")
-            .arg(self.charter_dir)
+            .arg(&self.charter_dir)
             .env_remove("SAAD_GATEWAY_DATABASE_URL");
         command
     }

@@ -4,6 +4,7 @@
 //! `load-tests/run.sh`.
 
 mod ceilings;
+mod clone;
 mod gateway;
 mod load;
 mod payload;
@@ -137,13 +138,36 @@ struct RunArgs {
     ceiling_seconds: u64,
     /// Scenarios to leave out, comma separated (to look at one part; a
     /// committed run leaves none out). The month is always seeded.
+    /// `departement` leaves out the département-scale run (with
+    /// `--scale national`, to run the national month alone).
     #[arg(long, value_enum, value_delimiter = ',')]
     skip: Vec<Scenario>,
+    /// How the national month is seeded: `clone` posts a 10-SAAD template
+    /// month through the API, then copies its rows in SQL for the other
+    /// SAADs (minutes); `api` posts every file (hours).
+    #[arg(long, value_enum, default_value_t = NationalSeed::Clone)]
+    national_seed: NationalSeed,
+    /// Plan counts of the national month, comma separated, instead of
+    /// 1 000 000 on PostgreSQL and the 30 000 … 1 000 000 curve on SQLite
+    /// (multiples of 10 000 with `--national-seed clone`).
+    #[arg(long, value_delimiter = ',')]
+    national_plans: Vec<usize>,
 }
+
+/// How the national month is seeded (`clone.rs`).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum NationalSeed {
+    Api,
+    Clone,
+}
+
+/// SAADs of the template month the national copies are made from.
+const TEMPLATE_SAADS: usize = 10;
 
 /// A scenario `--skip` can leave out.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
 enum Scenario {
+    Departement,
     Close,
     Exports,
     BigFile,
@@ -298,6 +322,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
 
     for &backend in &args.backends {
+        if args.skip.contains(&Scenario::Departement) {
+            break;
+        }
         eprintln!("[{}] département scale", backend.name());
         match run_backend(&shared, backend, args.plans, args.days, true, &mut report).await {
             Ok(()) => {}
@@ -346,7 +373,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn http_ceiling(work: &Path, seconds: u64) -> anyhow::Result<RunStats> {
-    let server = gateway::serve_ceiling(work, &work.join("ceiling-server.log")).await?;
+    let mut server = gateway::serve_ceiling(work, &work.join("ceiling-server.log")).await?;
     let clients: Vec<reqwest::Client> = (0..8)
         .map(|i| client(&server.cert, Some(loopback(1000 + i))))
         .collect::<anyhow::Result<_>>()?;
@@ -484,6 +511,16 @@ impl Session {
     }
 }
 
+/// The gateway of one backend's run: its database, data directory and charter.
+fn gateway_run(shared: &Shared, backend: Backend, db: &Database, label: &str) -> GatewayRun {
+    GatewayRun {
+        binary: shared.args.gateway.clone(),
+        database_url: db.url.clone(),
+        data_dir: shared.work.join(format!("data-{}-{label}", backend.name())),
+        charter_dir: shared.charter.clone(),
+    }
+}
+
 async fn start_session(
     shared: &Shared,
     backend: Backend,
@@ -492,14 +529,8 @@ async fn start_session(
     tokens_per_saad: usize,
     label: &str,
 ) -> anyhow::Result<Session> {
-    let data_dir = shared.work.join(format!("data-{}-{label}", backend.name()));
-    std::fs::create_dir_all(&data_dir)?;
-    let gateway = GatewayRun {
-        binary: &shared.args.gateway,
-        database_url: &db.url,
-        data_dir: &data_dir,
-        charter_dir: &shared.charter,
-    };
+    let gateway = gateway_run(shared, backend, db, label);
+    std::fs::create_dir_all(&gateway.data_dir)?;
     gateway.migrate()?;
     let started = Instant::now();
     let financer_token = gateway.create_token(None)?;
@@ -511,19 +542,8 @@ async fn start_session(
             .iter()
             .map(|&job| {
                 let s = job % saads;
-                let (binary, url, dir, charter) = (
-                    shared.args.gateway.clone(),
-                    db.url.clone(),
-                    data_dir.clone(),
-                    shared.charter.clone(),
-                );
+                let run = gateway.clone();
                 std::thread::spawn(move || {
-                    let run = GatewayRun {
-                        binary: &binary,
-                        database_url: &url,
-                        data_dir: &dir,
-                        charter_dir: &charter,
-                    };
                     run.create_token(Some(&payload::siret(s))).map(|t| (s, t))
                 })
             })
@@ -850,12 +870,38 @@ async fn run_backend(
         &format!("p{plans}"),
     )
     .await?;
+    let mut session = session;
+    // The national month from a template (clone.rs): its SAADs only
+    // through the API, the others copied in SQL.
+    let posted =
+        if !everything && args.national_seed == NationalSeed::Clone && saads > TEMPLATE_SAADS {
+            TEMPLATE_SAADS
+        } else {
+            saads
+        };
     let result = async {
-        let seeded = seed_plans(&session, saads).await?;
-        eprintln!("  {saads} SAADs and {plans} plans through the API in {:.1} s", secs(seeded));
-        eprintln!("  batch: {interventions} interventions in files of 1 000");
+        let seeded = seed_plans(&session, posted).await?;
+        let posted_plans = posted * PLANS_PER_SAAD;
+        eprintln!("  {posted} SAADs and {posted_plans} plans through the API in {:.1} s", secs(seeded));
+        eprintln!("  batch: {} interventions in files of 1 000", posted_plans as u64 * u64::from(days));
         RETRIES.store(0, std::sync::atomic::Ordering::Relaxed);
-        let totals = seed_month(&session, saads, days, args.batch_concurrency).await?;
+        let totals = seed_month(&session, posted, days, args.batch_concurrency).await?;
+        if posted < saads {
+            eprintln!("  copying the {posted}-SAAD template to {saads} SAADs (gateway stopped)");
+            session.server.stop();
+            let cloned = clone::clone_saads(backend, &db.url, posted, saads).await?;
+            session.server = gateway_run(shared, backend, &db, &format!("p{plans}"))
+                .serve(&shared.work.join(format!("gateway-{}-p{plans}-copied.log", backend.name())))
+                .await?;
+            report.notes.push(format!(
+                "{}: the {plans}-plan month is a {posted}-SAAD template month posted through the API ({} interventions, judged and stored by the gateway) and {} copies of its rows made in SQL with the gateway stopped ({} rows in {:.0} s; load-tests/loadgen/src/clone.rs): the close and exports read them as the gateway wrote them; receipts and audit rows were not copied",
+                backend.name(),
+                posted_plans as u64 * u64::from(days),
+                cloned.copies,
+                cloned.rows,
+                secs(cloned.time)
+            ));
+        }
         let retries = RETRIES.load(std::sync::atomic::Ordering::Relaxed);
         if retries > 0 {
             report.notes.push(format!(
@@ -1386,6 +1432,7 @@ fn tenth_medians(samples: &[(f64, u64)]) -> Vec<f64> {
 async fn national(shared: &Shared, report: &mut Report) {
     for &backend in &shared.args.backends {
         let sizes: &[usize] = match backend {
+            _ if !shared.args.national_plans.is_empty() => &shared.args.national_plans,
             Backend::Postgres => &[1_000_000],
             Backend::Sqlite => &[30_000, 100_000, 300_000, 1_000_000],
         };
