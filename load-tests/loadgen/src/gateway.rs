@@ -238,8 +238,20 @@ pub fn loopback(n: usize) -> IpAddr {
     ))
 }
 
-/// A JSON call that must succeed (sent again after a 503, up to 5 times);
-/// returns the body.
+/// The wait a 503 or 429 answer asks for (`Retry-After`, 1 to 10 s).
+pub fn retry_after(response: &reqwest::Response) -> Duration {
+    let seconds = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1);
+    Duration::from_secs(seconds.clamp(1, 10))
+}
+
+/// A JSON call that must succeed (sent again after a 503, up to 5 times,
+/// and after a 429 once its `Retry-After` has passed, as a client of the
+/// rate-limited API does); returns the body.
 pub async fn call(
     client: &reqwest::Client,
     method: reqwest::Method,
@@ -255,9 +267,14 @@ pub async fn call(
         }
         let response = request.send().await?;
         let status = response.status();
+        let wait = retry_after(&response);
         let text = response.text().await?;
         if status.is_success() {
             return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+        }
+        if status.as_u16() == 429 {
+            tokio::time::sleep(wait).await;
+            continue;
         }
         attempt += 1;
         if status.as_u16() == 503 && attempt <= 5 {

@@ -21,7 +21,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 
-use gateway::{GatewayRun, Server, call, client, loopback};
+use gateway::{GatewayRun, Server, call, client, loopback, retry_after};
 use load::RunStats;
 use payload::{PLANS_PER_SAAD, Visit};
 use report::{Ceiling, Figure, Report};
@@ -628,16 +628,6 @@ struct BatchTotals {
 
 /// Deliveries answered 503 or 429 and sent again.
 static RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn retry_after(response: &reqwest::Response) -> Duration {
-    let seconds = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(1);
-    Duration::from_secs(seconds.clamp(1, 10))
-}
 
 /// Posts one delivery (retried after Retry-After on 503/429); returns (accepted, rejected, first rejection).
 async fn post_delivery(
