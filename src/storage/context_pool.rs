@@ -562,12 +562,17 @@ impl ContextPool {
             }
             self.remove_neighbour(saad, line_id);
         }
+        // By line id, as `commit_rows` reads them (one look-up per line: a
+        // search of the list per line made a 1 000-line delivery quadratic).
+        let fingerprints: HashMap<&str, &str> = result
+            .fingerprints
+            .iter()
+            .map(|(line_id, fingerprint)| (line_id.as_str(), fingerprint.as_str()))
+            .collect();
         for accepted in &result.accepted {
-            let fingerprint = result
-                .fingerprints
-                .iter()
-                .find(|(line_id, _)| *line_id == accepted.line_id)
-                .map(|(_, f)| f.clone());
+            let fingerprint = fingerprints
+                .get(accepted.line_id.as_str())
+                .map(|f| (*f).to_owned());
             self.add_current(accepted.clone(), fingerprint);
             self.add_neighbour(accepted.clone());
         }
