@@ -851,7 +851,7 @@ async fn run_backend(
     } else {
         1
     };
-    let session = start_session(
+    let mut session = start_session(
         shared,
         backend,
         &db,
@@ -860,7 +860,6 @@ async fn run_backend(
         &format!("p{plans}"),
     )
     .await?;
-    let mut session = session;
     // The national month from a template (clone.rs): its SAADs only
     // through the API, the others copied in SQL.
     let posted =
@@ -991,16 +990,13 @@ async fn exports(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     // Each SAAD validates, then the département.
+    let by_siret: std::collections::HashMap<String, usize> = (0..session.saads.len())
+        .map(|s| (payload::siret(s), s))
+        .collect();
     for invoice in invoices {
         let id = invoice["id"].as_str().unwrap_or_default();
         let siret = invoice["saad_siret"].as_str().unwrap_or_default();
-        let saad = session
-            .saads
-            .iter()
-            .enumerate()
-            .find(|(s, _)| payload::siret(*s) == siret)
-            .map(|(s, _)| s)
-            .context("invoice of an unknown SAAD")?;
+        let saad = *by_siret.get(siret).context("invoice of an unknown SAAD")?;
         let (token, client) = &session.saads[saad][0];
         call(
             client,
